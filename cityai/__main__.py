@@ -1,0 +1,3 @@
+from cityai.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The CityAI core: config, database, identity, audit, jobs, storage and hooks."""

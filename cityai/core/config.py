@@ -1,0 +1,120 @@
+"""Settings, read from the environment (prefix ``CITYAI_``) with embedded defaults.
+
+Every backend is chosen by one URL (the MLflow model): ``CITYAI_DATABASE_URL`` (SQLite under
+``CITYAI_HOME`` by default, ``postgresql://`` in production), ``CITYAI_STORAGE_URL`` (local files by
+default), ``CITYAI_QUEUE_URL`` (an SQLite-backed huey queue by default, ``redis://`` in production).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CITYAI_", extra="ignore")
+
+    home: Path = Field(default=Path("./var"), description="Data directory")
+    database_url: str | None = None
+    storage_url: str | None = None
+    queue_url: str | None = None
+    secret_key: str | None = None
+
+    # Web
+    base_url: str = "http://127.0.0.1:8000"
+    cookie_secure: bool | None = None  # default: True when base_url is https
+    default_locale: str = "vi"
+    max_body_bytes: int = 10 * 1024 * 1024
+    session_hours: int = 12
+    access_token_hours: int = 12
+    trusted_proxies: str = ""  # comma separated IPs whose X-Forwarded-For is believed
+
+    # Password hashing cost (argon2id); None keeps the library's RFC 9106 defaults.
+    argon2_time_cost: int | None = None
+    argon2_memory_kib: int | None = None
+
+    # Login throttling
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+    login_max_failures_per_ip: int = 50
+
+    # Queries (datastore and SQL endpoint) and uploads
+    query_timeout_s: float = 2.0
+    query_max_rows: int = 32_000
+    max_upload_bytes: int = 2 * 1024 * 1024 * 1024
+
+    # Jobs
+    queue_name: str = "cityai"  # deployments sharing one Redis database need different names
+    embedded_worker: bool = True
+    worker_threads: int = 2
+    job_retries: int = 2
+    job_retry_delay: int = 5
+
+    # Logging
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    def model_post_init(self, __context: object) -> None:
+        self.home = Path(self.home).expanduser().resolve()
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'cityai.db'}"
+
+    @cached_property
+    def effective_storage_url(self) -> str:
+        return self.storage_url or f"file://{self.home / 'files'}"
+
+    @cached_property
+    def effective_queue_url(self) -> str:
+        return self.queue_url or f"sqlite:///{self.home / 'queue.db'}"
+
+    @cached_property
+    def effective_secret_key(self) -> str:
+        """The configured secret, or one generated once and kept in ``CITYAI_HOME/secret_key``."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.home / "secret_key"
+        self.home.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            tmp = path.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+            try:
+                os.link(tmp, path)  # atomic: the first writer wins, later ones read its key
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        return path.read_text().strip()
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.base_url.startswith("https://")
+
+    def ensure_home(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = Settings()
+    return _settings
+
+
+def set_settings(settings: Settings | None) -> None:
+    """Replace the process-wide settings (used by the CLI and by tests)."""
+    global _settings
+    _settings = settings

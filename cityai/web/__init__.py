@@ -1,0 +1,1 @@
+"""The web shell: FastAPI app factory, middleware, problem details, i18n, pages and the core API."""

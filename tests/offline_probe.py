@@ -1,0 +1,110 @@
+"""Run inside a network namespace with only loopback: prove the network is gone, then run CityAI.
+
+Used by tests/test_offline.py as::
+
+    unshare -rn sh -c 'ip link set lo up; exec python tests/offline_probe.py --home DIR'
+
+It checks that a TCP connection to a public address and a DNS lookup both fail, runs
+``cityai create-admin`` and ``cityai serve`` (in the same namespace), fetches the health checks, the
+home page, the API docs and the vendored Swagger UI files they load, logs in through the API and
+reads ``/api/v1/me``. It prints one JSON object on stdout; the test asserts on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import socket
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.serverproc import ADMIN_EMAIL, ADMIN_PASSWORD, Server  # noqa: E402
+
+NET_TIMEOUT = 3.0
+EXTERNAL_URL = re.compile(r"""(?:src|href)\s*=\s*["']?((?:https?:)?//[^"' >]+)""", re.I)
+
+
+def tcp_probe(host: str, port: int) -> dict[str, Any]:
+    try:
+        with socket.create_connection((host, port), timeout=NET_TIMEOUT):
+            return {"ok": True, "error": None}
+    except OSError as exc:
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def dns_probe(name: str) -> dict[str, Any]:
+    """getaddrinfo has no timeout of its own: run it in a thread and give up after NET_TIMEOUT."""
+    result: dict[str, Any] = {"ok": False, "error": f"no answer within {NET_TIMEOUT} s"}
+
+    def lookup() -> None:
+        try:
+            addrs = socket.getaddrinfo(name, 443, proto=socket.IPPROTO_TCP)
+            result.update(ok=True, error=None, addresses=sorted({a[4][0] for a in addrs}))
+        except OSError as exc:
+            result.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+
+    t = threading.Thread(target=lookup, daemon=True)
+    t.start()
+    t.join(NET_TIMEOUT)
+    return result
+
+
+def external_refs(html: str) -> list[str]:
+    """URLs in src/href attributes that point off this server."""
+    local = re.compile(r"(?:https?:)?//(127\.0\.0\.1|localhost)[:/]")
+    return [u for u in EXTERNAL_URL.findall(html) if not local.match(u)]
+
+
+def probe(home: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "interfaces": [name for _i, name in socket.if_nameindex()],
+        "tcp_public": tcp_probe("1.1.1.1", 443),
+        "dns_public": dns_probe("pypi.org"),
+    }
+    with Server(home, admin=(ADMIN_EMAIL, ADMIN_PASSWORD)) as server:
+        pages: dict[str, Any] = {}
+        for path in ("/healthz", "/readyz", "/", "/api/docs", "/openapi.json"):
+            r = server.get(path, headers={"Accept-Language": "vi"})
+            pages[path] = {"status": r.status, "content_type": r.headers.get("content-type", ""),
+                           "bytes": len(r.body)}
+            if path in ("/healthz", "/readyz"):
+                pages[path]["json"] = r.json() if r.status < 500 else r.text
+            if path in ("/", "/api/docs"):
+                pages[path]["external_refs"] = external_refs(r.text)
+                pages[path]["html_lang"] = (re.search(r'<html lang="([a-z]+)"', r.text) or [None, None])[1]
+            if path == "/api/docs":
+                assets = re.findall(r"""["'](/static/[^"']+\.(?:js|css|png))["']""", r.text)
+                pages[path]["assets"] = {}
+                for asset in assets:
+                    a = server.get(asset)
+                    pages[path]["assets"][asset] = {"status": a.status, "bytes": len(a.body),
+                                                    "content_type": a.headers.get("content-type", "")}
+        out["pages"] = pages
+        token = server.token(ADMIN_EMAIL, ADMIN_PASSWORD)
+        out["login"] = {"status": token.status}
+        if token.status == 200:
+            me = server.get("/api/v1/me", headers={"Authorization": "Bearer " + token.json()["access_token"]})
+            out["me"] = {"status": me.status, "json": me.json() if me.status == 200 else me.text}
+        out["server_log_tail"] = server.log()[-2000:]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--home", required=True, type=Path)
+    args = parser.parse_args()
+    try:
+        result = probe(args.home)
+    except Exception:  # noqa: BLE001 - report, so the test shows what went wrong
+        result = {"error": traceback.format_exc()}
+    print(json.dumps(result, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
