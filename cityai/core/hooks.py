@@ -24,6 +24,7 @@ hookimpl = pluggy.HookimplMarker("cityai")
 BUILTIN_PLUGINS = (
     "cityai.core.plugin",
     "cityai.web.plugin",
+    "cityai.data.plugin",
 )
 
 

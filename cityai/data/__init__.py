@@ -1,0 +1,1 @@
+"""The data module: catalog, lake, datastore, CKAN-compatible API, grants between agencies."""
