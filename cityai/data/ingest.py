@@ -91,6 +91,7 @@ class Table:
     path: Path
     rows: int
     columns: list[Column]
+    profile: dict[str, Any] | None = None  # see cityai.data.profile
 
 
 @dataclass
@@ -475,7 +476,16 @@ def _write_typed(con: duckdb.DuckDBPyConnection, relation: str, names: list[str]
     except duckdb.Error as exc:
         target.unlink(missing_ok=True)
         raise _read_error(exc) from None
-    return Table(name=name, path=target, rows=int(total), columns=columns)
+    from cityai.data import profile
+
+    report(85, f"Đang lập hồ sơ chất lượng / Profiling the columns{label}")
+    try:
+        prof = profile.compute(con, f"read_parquet({_s(str(target))})",
+                               [{"name": c.name, "type": c.type} for c in columns])
+    except duckdb.Error as exc:  # a profile is a convenience: its failure must not fail the load
+        prof = None
+        warnings.append(f"{name}: không lập được hồ sơ / no profile ({str(exc).splitlines()[0][:200]})")
+    return Table(name=name, path=target, rows=int(total), columns=columns, profile=prof)
 
 
 def _read_error(exc: Exception) -> IngestError:

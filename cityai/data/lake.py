@@ -95,7 +95,7 @@ def store_tables(platform: Any, src: Path, prefix: str, *, fmt: str | None, file
             with open(table.path, "rb") as fh:
                 platform.storage.put(tkey, fh)
             tables.append({"name": table.name, "key": tkey, "rows": table.rows,
-                           "columns": [asdict(c) for c in table.columns]})
+                           "columns": [asdict(c) for c in table.columns], "profile": table.profile})
             report(90 + 9 * (i + 1) / len(result.tables), f"{table.name}: {table.rows} rows")
     return tables, result
 

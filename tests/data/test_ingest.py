@@ -272,3 +272,21 @@ def test_large_file_is_transcoded_in_chunks(tmp_path, monkeypatch):
     body = "ten,so1,so2\n" + line * 3000
     (t,) = run(tmp_path, "big.csv", to_cp1258(unicodedata.normalize("NFC", body))).tables
     assert t.rows == 3000 and set(rows(t)) == {("Phường Thủ Đức", 1.234, 5)}
+
+
+def test_profile_counts_nulls_distinct_ranges_and_histograms(tmp_path):
+    body = "ma;pm25;ngay;ten;co\n" + "".join(
+        f"{i};{i % 50},5;{i % 28 + 1:02d}/07/2025;{'Bến Thành' if i % 3 else 'Sài Gòn'};{'có' if i % 2 else 'không'}\n"
+        for i in range(1, 201)) + "201;;;;\n"
+    (t,) = run(tmp_path, "p.csv", body.encode()).tables
+    prof = t.profile
+    assert prof["rows"] == 201
+    ma, pm, ngay, ten, co = (prof["columns"][k] for k in ("ma", "pm25", "ngay", "ten", "co"))
+    assert (ma["min"], ma["max"], ma["nulls"]) == (1, 201, 0)
+    assert abs(ma["distinct"] - 201) <= 10  # HyperLogLog: approximate by design
+    assert pm["nulls"] == 1 and pm["min"] == 0.5 and pm["max"] == 49.5 and len(pm["histogram"]) == 10
+    assert sum(b["count"] for b in pm["histogram"]) == 200
+    assert ngay["min"] == "2025-07-01" and ngay["max"] == "2025-07-28" and ngay["histogram"][0]["unit"] == "day"
+    assert sum(b["count"] for b in ngay["histogram"]) == 200
+    assert ten["top"][0] == {"value": "Bến Thành", "count": 134} and ten["nulls"] == 1
+    assert (co["true"], co["false"], co["nulls"]) == (100, 100, 1)
