@@ -185,6 +185,9 @@ def _load_demo(platform) -> None:
     with platform.system_context() as ctx:
         lines = collect(platform.pm.hook.cityai_demo(ctx=ctx))
     creds = [line for line in lines if "@" in line]
+    for line in lines:
+        if "@" not in line:  # what the modules loaded (datasets ...)
+            click.echo(line, err=True)
     if creds:
         path = platform.settings.home / "demo-credentials.txt"
         import os
