@@ -73,6 +73,11 @@ class CityAISpec:
     def cityai_audit_event(self, entry: dict) -> None:
         """Called after an audit entry is committed (stream to a SIEM, count metrics, ...)."""
 
+    @hookspec
+    def cityai_periodic(self, platform: Platform) -> None:
+        """Called about once a minute by the worker's periodic task: start work that has come due
+        (e.g. submit scheduled jobs). Keep it short; a failure is logged and never stops the others."""
+
 
 def make_plugin_manager(extra: list[Any] | None = None, load_entry_points: bool = True) -> pluggy.PluginManager:
     import importlib

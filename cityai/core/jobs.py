@@ -147,7 +147,26 @@ def register_task(platform: Platform) -> Any:
     def maintenance() -> None:
         prune(platform)
 
+    @huey.periodic_task(crontab(minute="*"), name="cityai.periodic")
+    def periodic() -> None:
+        run_periodic(platform)
+
     return run_job
+
+
+def run_periodic(platform: Platform) -> list[str]:
+    """Call every module's ``cityai_periodic`` hook, each on its own: one failing never stops the others.
+
+    Returns the names of the plugins whose hook failed (they are logged too).
+    """
+    failed: list[str] = []
+    for impl in platform.pm.hook.cityai_periodic.get_hookimpls():
+        try:
+            impl.function(**({"platform": platform} if "platform" in impl.argnames else {}))
+        except Exception:  # noqa: BLE001 - logged; the next minute tries again
+            log.exception("periodic hook failed", extra={"plugin": impl.plugin_name})
+            failed.append(impl.plugin_name)
+    return failed
 
 
 def prune(platform: Platform) -> dict[str, int]:

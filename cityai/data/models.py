@@ -123,3 +123,57 @@ class AccessGrant(Base):
     agency: Mapped[Agency] = relationship(lazy="joined")
 
     __table_args__ = (Index("ix_data_grant_lookup", "dataset_id", "agency_id", "status"),)
+
+
+# ------------------------------------------------------------------ harvesting (cityai.data.harvest)
+
+from sqlalchemy import Boolean  # noqa: E402  (kept with the tables that use it)
+
+
+class HarvestSource(Base):
+    """Another CKAN-compatible portal whose public datasets are copied (as metadata and links) into ours."""
+
+    __tablename__ = "data_harvest_source"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(40), unique=True)  # prefix of the harvested datasets' names
+    title: Mapped[str] = mapped_column(String(300))
+    url: Mapped[str] = mapped_column(String(2000))  # the portal's root (its API is url + /api/3/action)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("agency.id", ondelete="RESTRICT"), index=True)
+    filter_organization: Mapped[str | None] = mapped_column(String(100))
+    filter_fq: Mapped[str | None] = mapped_column(String(1000))
+    visibility: Mapped[str] = mapped_column(String(16), default="public")
+    interval_minutes: Mapped[int | None] = mapped_column(Integer)  # None: run by hand only
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[str | None] = mapped_column(String(16))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    modified_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    owner: Mapped[Agency] = relationship(lazy="joined")
+
+
+class HarvestRun(Base):
+    """One harvest of a source: when, how it ended, and what happened to each remote dataset."""
+
+    __tablename__ = "data_harvest_run"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    source_id: Mapped[str] = mapped_column(ForeignKey("data_harvest_source.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # manual | schedule | cli
+    status: Mapped[str] = mapped_column(String(16))  # queued | running | succeeded | failed | cancelled
+    created: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    details: Mapped[list] = mapped_column(JSON, default=list)  # [{remote, name, action, error?}]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_data_harvest_run_source_created", "source_id", "created_at"),)
