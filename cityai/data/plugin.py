@@ -57,3 +57,10 @@ def cityai_demo(ctx: Any) -> list[str]:
 @hookimpl
 def cityai_menu(request: Any, actor: Any) -> list[dict]:
     return [{"label": ("Dữ liệu mở", "Open data"), "url": "/data", "order": 5}]
+
+
+@hookimpl
+def cityai_periodic(platform: Any) -> None:
+    from cityai.data import harvest
+
+    harvest.periodic(platform)
