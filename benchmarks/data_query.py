@@ -173,8 +173,9 @@ HEADERS = ["target", "read", "conc", "req/s", "p50 ms", "p99 ms", "errors", "cpu
 def table_rows(results: list[Result]) -> list[list[str]]:
     out = []
     for r in results:
-        if r.rps is None:
-            out.append([r.target, r.endpoint, str(r.connections), "-", "-", "-", r.note, "-"])
+        if r.rps is None or not r.requests:
+            note = r.note or f"no request completed within wrk's timeout ({r.errors or 0} errors)"
+            out.append([r.target, r.endpoint, str(r.connections), "-", "-", "-", note, "-"])
             continue
         out.append([r.target, r.endpoint, str(r.connections), f"{r.rps:,.1f}", f"{r.p50_ms:.1f}",
                     f"{r.p99_ms:.1f}", str(r.errors), f"{r.cpu_ms:.1f}" if r.cpu_ms is not None else "-"])
@@ -346,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         args.markdown.write_text(markdown(facts, results, notes), encoding="utf-8")
         log(f"markdown written to {args.markdown}")
-    return 0 if results and all(r.rps is not None for r in results) else 1
+    return 0 if results and all(r.rps for r in results) else 1
 
 
 if __name__ == "__main__":
