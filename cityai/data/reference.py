@@ -480,9 +480,10 @@ def import_admin_units(ctx: Context, *, source: str | None = None) -> dict[str, 
         "published": published, "unchanged": unchanged, "resources": resources,
         "seconds": round(time.perf_counter() - started, 2),
     }
-    ctx.audit("reference.import_admin_units", "dataset", ds.id, source=summary["source"],
-              boundaries_source=summary["boundaries_source"], provinces=n_prov, wards=n_wards,
-              boundaries=boundaries, published=published, unchanged=unchanged)
+    if created or published:  # a re-import that changed nothing writes nothing, not even an audit entry
+        ctx.audit("reference.import_admin_units", "dataset", ds.id, source=summary["source"],
+                  boundaries_source=summary["boundaries_source"], provinces=n_prov, wards=n_wards,
+                  boundaries=boundaries, published=published, unchanged=unchanged)
     return summary
 
 
