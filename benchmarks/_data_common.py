@@ -256,3 +256,16 @@ if __name__ == "__main__":
         _ingest_only_child(Path(sys.argv[2]), Path(sys.argv[3]))
     else:
         sys.exit("usage: _data_common.py cityai-ingest CSV | ingest-only CSV OUT_DIR")
+
+
+def text_table(title: str, facts: dict[str, str], headers: list[str], body: list[list[str]],
+               right: set[int], extra: list[str]) -> str:
+    """A fixed-width results table for the terminal: title, machine facts, rows, then ``extra`` lines."""
+    widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h) for i, h in enumerate(headers)]
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    lines = [title, ""] + [f"{k:>10}: {v}" for k, v in facts.items()]
+    lines += ["", fmt(headers), "  ".join("-" * w for w in widths)] + [fmt(row) for row in body] + [""]
+    return "\n".join(lines + extra).rstrip() + "\n"

@@ -155,19 +155,10 @@ def detail_lines(results: list[Row]) -> list[str]:
 
 
 def text_table(facts: dict[str, str], results: list[Row], notes: list[str]) -> str:
-    body = table_rows(results)
-    widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h) for i, h in enumerate(HEADERS)]
-    right = {2, 3, 4, 5, 6, 7}
-
-    def fmt(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths)))
-
-    lines = ["data_ingest - CSV to typed tables, CityAI vs sqlite-utils (same run, same file)", ""]
-    lines += [f"{k:>10}: {v}" for k, v in facts.items()]
-    lines += ["", fmt(HEADERS), "  ".join("-" * w for w in widths)] + [fmt(row) for row in body] + [""]
-    lines += [f"- {d}" for d in detail_lines(results)] + [f"note: {n}" for n in notes]
-    return "\n".join(lines).rstrip() + "\n"
+    return common.text_table(
+        "data_ingest - CSV to typed tables, CityAI vs sqlite-utils (same run, same file)",
+        facts, HEADERS, table_rows(results), {2, 3, 4, 5, 6, 7},
+        [f"- {d}" for d in detail_lines(results)] + [f"note: {n}" for n in notes])
 
 
 def markdown(facts: dict[str, str], results: list[Row], notes: list[str]) -> str:

@@ -183,19 +183,10 @@ def table_rows(results: list[Result]) -> list[list[str]]:
 
 
 def text_table(facts: dict[str, str], results: list[Result], notes: list[str]) -> str:
-    body = table_rows(results)
-    widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h) for i, h in enumerate(HEADERS)]
-    right = {2, 3, 4, 5, 6, 7}
-
-    def fmt(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths)))
-
-    lines = ["data_query - datastore reads, CityAI vs Datasette (same run, same data)", ""]
-    lines += [f"{k:>10}: {v}" for k, v in facts.items()]
-    lines += ["", fmt(HEADERS), "  ".join("-" * w for w in widths)] + [fmt(row) for row in body] + [""]
-    lines += [f"note: {n}" for n in notes]
-    return "\n".join(lines).rstrip() + "\n"
+    return common.text_table(
+        "data_query - datastore reads, CityAI vs Datasette (same run, same data)",
+        facts, HEADERS, table_rows(results), {2, 3, 4, 5, 6, 7},
+        [f"note: {n}" for n in notes])
 
 
 def markdown(facts: dict[str, str], results: list[Result], notes: list[str]) -> str:

@@ -454,7 +454,7 @@ def _write_typed(con: duckdb.DuckDBPyConnection, relation: str, names: list[str]
             col.inferred, col.type = typ, want
             if want == "number" and fmt is None:
                 col.format = "vi" if chunk[4] == chunk[0] and chunk[5] == 0 else "en"
-            checks.append((n, want))
+            checks.append((n, want, chunk[0]))  # chunk[0]: the column's non-empty values
         cleaned = _clean_expr(_q(n))
         expr = _cast_expr(cleaned, col.type, col.format) if col.type not in ("text", "geometry") else cleaned
         selects.append(f"{expr} AS {_q(n)}")
@@ -465,11 +465,9 @@ def _write_typed(con: duckdb.DuckDBPyConnection, relation: str, names: list[str]
         con.execute(f"COPY (SELECT {', '.join(selects)} FROM {relation}) TO {_s(str(target))} "
                     f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)")
         if checks:  # overrides: how many values did not fit and became empty
-            lost_src = con.execute(f"SELECT {', '.join(f'count({_clean_expr(_q(n))})' for n, _t in checks)} "
-                                   f"FROM {relation}").fetchone()
-            lost_dst = con.execute(f"SELECT {', '.join(f'count({_q(n)})' for n, _t in checks)} "
-                                   f"FROM read_parquet({_s(str(target))})").fetchone()
-            for (n, t), a, b in zip(checks, lost_src, lost_dst):
+            kept = con.execute(f"SELECT {', '.join(f'count({_q(n)})' for n, _t, _k in checks)} "
+                               f"FROM read_parquet({_s(str(target))})").fetchone()
+            for (n, t, a), b in zip(checks, kept):
                 if a != b:
                     warnings.append(f"{name}.{n}: {a - b} giá trị không đọc được theo kiểu {t}, để trống / "
                                     f"{a - b} values do not read as {t} and were left empty")
