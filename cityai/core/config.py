@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     worker_threads: int = 2
     job_retries: int = 2
     job_retry_delay: int = 5
+    job_heartbeat_s: float = 30.0  # a running job's worker touches its row this often
+    job_lost_after_s: float = 300.0  # a running job silent this long is marked failed (its worker died)
+
+    # Harvesting: hosts a harvest source may point at (comma separated host names, *.suffix patterns or
+    # CIDR ranges); empty allows any host. Redirects are checked against the same list.
+    harvest_allowed_hosts: str = ""
 
     # Logging
     log_level: str = "INFO"

@@ -10,7 +10,9 @@ Retries are huey's (``task.retries``/``retry_delay``); status, progress, result 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import threading
 import time
 import traceback
 import uuid
@@ -59,6 +61,9 @@ class JobKind:
     retries: int | None = None  # None: the CITYAI_JOB_RETRIES setting
     retry_delay: int | None = None
     validate: Callable[[dict], None] | None = None
+    # Called (platform, job_id, params) when a running job's worker is found dead (no heartbeat):
+    # undo or mark what the job left half-done. Errors are logged, never raised.
+    on_lost: Callable[[Any, str, dict], None] | None = None
 
 
 @dataclass
@@ -149,6 +154,10 @@ def register_task(platform: Platform) -> Any:
 
     @huey.periodic_task(crontab(minute="*"), name="cityai.periodic")
     def periodic() -> None:
+        try:
+            recover_lost(platform)
+        except Exception:  # noqa: BLE001 - logged; the next minute tries again
+            log.exception("recovering lost jobs failed")
         run_periodic(platform)
 
     return run_job
@@ -203,11 +212,14 @@ def execute(platform: Platform, job_id: str) -> None:
             return
         job.status, job.attempts = "running", job.attempts + 1
         job.started_at = job.started_at or utcnow()
+        job.heartbeat_at = utcnow()
         run = JobRun(platform, job.id, job.kind, dict(job.params or {}), job.owner_id, job.attempts)
         retries_left = job.max_retries - (job.attempts - 1)
     log.info("job started", extra={"job_id": job_id, "kind": run.kind, "attempt": run.attempt})
+    heart = _Heartbeat(platform, job_id, platform.settings.job_heartbeat_s)
     try:
-        result = kind.run(run)
+        with heart:
+            result = kind.run(run)
     except JobCancelled:
         _finish(platform, job_id, "cancelled", message="Đã hủy / Cancelled")
         return
@@ -221,6 +233,71 @@ def execute(platform: Platform, job_id: str) -> None:
         _finish(platform, job_id, "failed", error=error)
         return
     _finish(platform, job_id, "succeeded", result=result or {})
+
+
+class _Heartbeat:
+    """A daemon thread that touches ``job.heartbeat_at`` while the job runs in this process.
+
+    If the process dies (killed, out of memory, machine lost), the heartbeat stops and
+    :func:`recover_lost` later marks the job failed and lets its kind clean up.
+    """
+
+    def __init__(self, platform: Platform, job_id: str, every_s: float) -> None:
+        self.platform, self.job_id, self.every_s = platform, job_id, max(0.05, float(every_s))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"job-heartbeat-{job_id[:8]}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            try:
+                with self.platform.transaction(write=True) as db:
+                    job = db.get(Job, self.job_id)
+                    if job is None or job.status != "running":
+                        return
+                    job.heartbeat_at = utcnow()
+            except Exception:  # noqa: BLE001 - a missed beat is retried; only a long silence counts
+                log.warning("job heartbeat failed", extra={"job_id": self.job_id}, exc_info=True)
+
+
+T_LOST = ("Tiến trình xử lý đã dừng giữa chừng (mất tín hiệu {s:g} giây); công việc được đánh dấu thất bại.",
+          "The worker stopped mid-job (no heartbeat for {s:g} s); the job is marked failed.")
+
+
+def recover_lost(platform: Platform, *, lost_after_s: float | None = None) -> list[str]:
+    """Mark running jobs whose worker went silent as failed and call their kind's ``on_lost``.
+
+    Run by the worker's periodic task every minute (any live worker recovers any dead one's jobs).
+    Returns the ids of the jobs it marked.
+    """
+    after = platform.settings.job_lost_after_s if lost_after_s is None else lost_after_s
+    cutoff = utcnow() - dt.timedelta(seconds=after)
+    lost: list[tuple[str, str, dict]] = []
+    with platform.transaction(write=True) as db:
+        rows = db.execute(select(Job).where(Job.status == "running").with_for_update()).scalars().all()
+        for job in rows:
+            beat = job.heartbeat_at or job.started_at or job.created_at
+            if beat is None or beat >= cutoff:
+                continue
+            job.status, job.finished_at = "failed", utcnow()
+            job.error = f"{T_LOST[0].format(s=after)} / {T_LOST[1].format(s=after)}"
+            lost.append((job.id, job.kind, dict(job.params or {})))
+    for job_id, kind_name, params in lost:
+        log.warning("job lost: worker stopped", extra={"job_id": job_id, "kind": kind_name})
+        kind = platform.job_kinds.get(kind_name)
+        if kind is not None and kind.on_lost is not None:
+            try:
+                kind.on_lost(platform, job_id, params)
+            except Exception:  # noqa: BLE001 - the job is already marked; the clean-up is best effort
+                log.exception("on_lost failed", extra={"job_id": job_id, "kind": kind_name})
+    return [j for j, _k, _p in lost]
 
 
 def _finish(platform: Platform, job_id: str, status: str, *, result: dict | None = None,

@@ -177,3 +177,5 @@ class Job(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # touched by the running worker every settings.job_heartbeat_s; a stale one means the worker died
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

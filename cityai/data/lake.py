@@ -135,9 +135,21 @@ def latest_versions(ctx: Any, resource_id: str) -> list[ResourceVersion]:
                                .order_by(ResourceVersion.number.desc())).scalars())
 
 
+def ingest_lost(platform: Any, job_id: str, params: dict) -> None:
+    """The ingest's worker died: mark its version failed (it was never published; the old one stays served)."""
+    version_id = params.get("version_id")
+    with platform.transaction(write=True) as db:
+        version = db.get(ResourceVersion, version_id) if version_id else None
+        if version is not None and version.status in ("pending", "ingesting"):
+            version.status = "failed"
+            version.error = ("Tiến trình nạp đã dừng giữa chừng; phiên bản trước vẫn được phục vụ. Hãy tải lên lại. / "
+                             "The ingest's worker stopped mid-way; the previous version is still served. "
+                             "Upload the file again.")
+
+
 # Started by resource.upload (which checks the steward's rights); direct submission: sysadmin only.
 INGEST_JOB = JobKind("data.ingest", ("Nạp dữ liệu vào kho", "Ingest data into the lake"), ingest_version,
-                     auth=authz.sysadmin, retries=0)
+                     auth=authz.sysadmin, retries=0, on_lost=ingest_lost)
 
 
 # ------------------------------------------------------------------ synchronous ingest (small payloads)

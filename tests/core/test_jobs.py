@@ -71,6 +71,13 @@ def _loop_job(run: JobRun) -> dict:
     raise RuntimeError("the job was never cancelled")
 
 
+LOST: list[tuple[str, dict]] = []
+
+
+def _on_lost(platform, job_id: str, params: dict) -> None:
+    LOST.append((job_id, params))
+
+
 def _marker_job(run: JobRun) -> dict:
     RAN.add(run.params["token"])
     return {"ran": run.params["token"]}
@@ -80,7 +87,7 @@ class JobsPlugin:
     @hookimpl
     def cityai_job_kinds(self) -> list[JobKind]:
         return [
-            JobKind("test.progress", ("Thử tiến độ", "Progress test"), _progress_job, retries=0),
+            JobKind("test.progress", ("Thử tiến độ", "Progress test"), _progress_job, retries=0, on_lost=_on_lost),
             JobKind("test.flaky", ("Thử lại", "Flaky test"), _flaky_job, retries=2, retry_delay=0),
             JobKind("test.broken", ("Luôn lỗi", "Broken test"), _broken_job, retries=2, retry_delay=0),
             JobKind("test.loop", ("Vòng lặp", "Loop test"), _loop_job, retries=0),
@@ -521,3 +528,43 @@ def test_cancel_racing_the_worker_start_is_not_lost(backend, settings):
         assert job.cancel_requested and job.status == "succeeded"
     finally:
         p.close()
+
+
+# ------------------------------------------------------------------ heartbeat and lost workers
+
+
+def test_running_job_heartbeat_keeps_it_from_being_recovered(platform, owner):
+    platform.settings.job_heartbeat_s = 0.05
+    t = token()
+    GATES[t] = threading.Event()
+    job_id = submit(platform, owner, "test.progress", token=t)
+    platform.start_worker()
+    first = wait_until(platform, job_id, lambda j: j.status == "running" and j.heartbeat_at is not None)
+    later = wait_until(platform, job_id, lambda j: j.heartbeat_at > first.heartbeat_at)
+    assert later.status == "running"
+    # a live worker's job is not "lost", even with a short threshold
+    assert jobs.recover_lost(platform, lost_after_s=5) == []
+    GATES[t].set()
+    assert wait_final(platform, job_id).status == "succeeded"
+
+
+def test_job_of_a_dead_worker_is_marked_failed_and_its_kind_cleans_up(platform, owner):
+    """A job left 'running' with a stale heartbeat (its process was killed) ends failed; on_lost runs once."""
+    import datetime as dt
+
+    t = token()
+    job_id = submit(platform, owner, "test.progress", token=t)
+    fresh_id = submit(platform, owner, "test.progress", token=token())
+    stale = jobs.utcnow() - dt.timedelta(seconds=600)
+    with platform.transaction(write=True) as db:  # what a SIGKILLed worker leaves behind
+        for jid, beat in ((job_id, stale), (fresh_id, jobs.utcnow())):
+            job = db.get(Job, jid)
+            job.status, job.attempts, job.started_at, job.heartbeat_at = "running", 1, stale, beat
+    LOST.clear()
+    assert jobs.recover_lost(platform, lost_after_s=300) == [job_id]
+    job = load(platform, job_id)
+    assert job.status == "failed" and job.finished_at is not None
+    assert "heartbeat" in job.error and "mất tín hiệu" in job.error
+    assert LOST == [(job_id, {"token": t})]
+    assert load(platform, fresh_id).status == "running"  # its heartbeat is recent
+    assert jobs.recover_lost(platform, lost_after_s=300) == []  # idempotent: nothing left to recover

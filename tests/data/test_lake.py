@@ -139,3 +139,12 @@ def test_killing_the_worker_mid_ingest_leaves_the_previous_version(platform, res
         assert db.get(ResourceVersion, v2.id).status == "ingesting"  # never published
     assert current(platform, resource).id == v1.id
     assert search(platform, resource)["total"] == 2
+    # a live worker's periodic sweep finds the dead job (its heartbeat stopped) and marks the version failed
+    assert jobs.recover_lost(platform, lost_after_s=0) == [v2.job_id]
+    with platform.transaction() as db:
+        lost = db.get(ResourceVersion, v2.id)
+        assert lost.status == "failed" and "previous version is still served" in lost.error
+        assert db.get(Job, v2.job_id).status == "failed"
+    assert current(platform, resource).id == v1.id
+    v3 = upload(platform, resource, b"so\n7\n8\n9\n")  # the next upload works as usual
+    assert v3.status == "ready" and current(platform, resource).id == v3.id
