@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     query_timeout_s: float = 2.0
     query_max_rows: int = 32_000
     max_upload_bytes: int = 2 * 1024 * 1024 * 1024
+    export_max_rows: int = 1_000_000  # rows in one export (XLSX: at most a sheet's 1,048,575)
+    export_timeout_s: float = 120.0
 
     # Jobs
     queue_name: str = "cityai"  # deployments sharing one Redis database need different names

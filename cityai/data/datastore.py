@@ -88,22 +88,13 @@ def fold_text(text: str) -> str:
 SORT_RE = re.compile(r'^\s*"?([^",]+?)"?\s*(asc|desc)?\s*$', re.IGNORECASE)
 
 
-@authz.action("datastore.search", scope="read", auth=catalog._auth_resource_read)
-def datastore_search(ctx: Context, *, resource_id: str, filters: dict[str, Any] | None = None, q: str | None = None,
-                     plain_accents: bool = False, fields: list[str] | None = None, sort: str | None = None,
-                     limit: int = 100, offset: int = 0, include_total: bool = True, table: str | None = None,
-                     timeout_s: float | None = None) -> dict[str, Any]:
-    """Rows of a resource's table: filters (column = value or any of a list), full-text ``q``, sort, page.
+def build_query(columns: dict[str, str], *, filters: dict[str, Any] | None = None, q: str | None = None,
+                plain_accents: bool = False, fields: list[str] | None = None,
+                sort: str | None = None) -> tuple[list[str], list[str], list[Any], list[str]]:
+    """Checked pieces of a query over a table with ``columns``: (selected columns, WHERE terms, params, ORDER BY).
 
-    ``plain_accents`` makes ``q`` ignore Vietnamese diacritics ("ben thanh" finds "Bến Thành").
+    Every identifier is checked against ``columns``; every value becomes a parameter.
     """
-    res, ds, tinfo, path = resolve_table(ctx, resource_id, table)
-    columns = {c["name"]: c["type"] for c in tinfo["columns"]}
-    if not isinstance(limit, int) or not 0 <= limit <= MAX_LIMIT:
-        raise invalid((f"limit phải từ 0 đến {MAX_LIMIT}.", f"limit must be between 0 and {MAX_LIMIT}."),
-                      field="limit")
-    if not isinstance(offset, int) or offset < 0:
-        raise invalid(("offset không được âm.", "offset must not be negative."), field="offset")
     select_cols = fields or list(columns)
     unknown = [f for f in select_cols if f not in columns]
     if unknown:
@@ -147,6 +138,27 @@ def datastore_search(ctx: Context, *, resource_id: str, filters: dict[str, Any] 
                 raise invalid((f"Không sắp xếp được theo '{part.strip()}'.", f"Cannot sort by '{part.strip()}'."),
                               field="sort", available=list(columns))
             order.append(f"{_quote(m.group(1))} {(m.group(2) or 'asc').upper()} NULLS LAST")
+    return select_cols, where, params, order
+
+
+@authz.action("datastore.search", scope="read", auth=catalog._auth_resource_read)
+def datastore_search(ctx: Context, *, resource_id: str, filters: dict[str, Any] | None = None, q: str | None = None,
+                     plain_accents: bool = False, fields: list[str] | None = None, sort: str | None = None,
+                     limit: int = 100, offset: int = 0, include_total: bool = True, table: str | None = None,
+                     timeout_s: float | None = None) -> dict[str, Any]:
+    """Rows of a resource's table: filters (column = value or any of a list), full-text ``q``, sort, page.
+
+    ``plain_accents`` makes ``q`` ignore Vietnamese diacritics ("ben thanh" finds "Bến Thành").
+    """
+    res, ds, tinfo, path = resolve_table(ctx, resource_id, table)
+    columns = {c["name"]: c["type"] for c in tinfo["columns"]}
+    if not isinstance(limit, int) or not 0 <= limit <= MAX_LIMIT:
+        raise invalid((f"limit phải từ 0 đến {MAX_LIMIT}.", f"limit must be between 0 and {MAX_LIMIT}."),
+                      field="limit")
+    if not isinstance(offset, int) or offset < 0:
+        raise invalid(("offset không được âm.", "offset must not be negative."), field="offset")
+    select_cols, where, params, order = build_query(columns, filters=filters, q=q, plain_accents=plain_accents,
+                                                    fields=fields, sort=sort)
     where_sql = (" WHERE " + " AND ".join(where)) if where else ""
     timeout = timeout_s or ctx.platform.settings.query_timeout_s
     con = duckdb.connect(config={"threads": 2, "memory_limit": "512MB"})

@@ -8,6 +8,7 @@ JavaScript.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from cityai.web.deps import CtxDep
 from cityai.web.templating import render
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger("cityai.data.pages")
 
 FACETS = ("owner", "theme", "res_format", "license_id", "tags")
 PAGE = 20
@@ -141,11 +143,12 @@ def resource_page(request: Request, name: str, resource_id: str, ctx: CtxDep,
     prof = (table or {}).get("profile") or {}
     charts = {c["name"]: chart_svg(c, prof.get("columns", {}).get(c["name"], {})) for c in columns}
     geo = map_svg(ctx, table) if table and any(c["type"] == "geometry" for c in columns) else None
+    by_ward = _ward_map(ctx, table) if table else None
     versions = catalog.resource_versions(ctx, resource_id=res.id)
     return render(request, "data/resource.html", {
         "ds": catalog.dataset_to_dict(ds, resources=False), "res": catalog.resource_to_dict(res, version),
         "version": version, "table": table, "preview": preview, "columns": columns, "profile": prof,
-        "charts": charts, "map": geo, "versions": versions, "offset": offset, "q": q or "", "page": PREVIEW_ROWS,
+        "charts": charts, "map": geo, "ward_map": by_ward, "versions": versions, "offset": offset, "q": q or "", "page": PREVIEW_ROWS,
         "can_edit": access.can_edit(ctx, ds), "types": sorted(catalog.COLUMN_TYPES),
         "snippets": _api_snippets(request, catalog.dataset_to_dict(ds, resources=False),
                                   catalog.resource_to_dict(res)),
@@ -210,6 +213,19 @@ def access_decide(request: Request, name: str, grant_id: str, ctx: CtxDep,
 
 
 # ------------------------------------------------------------------ pictures (server-side SVG)
+
+
+def _ward_map(ctx: Any, table: dict[str, Any]) -> dict[str, Any] | None:
+    """The choropleth by ward (cityai/data/wardmap.py); a picture that fails never breaks the page."""
+    import duckdb
+
+    from cityai.data import wardmap
+
+    try:
+        return wardmap.ward_map(ctx, table)
+    except (duckdb.Error, OSError, ValueError, KeyError):
+        log.warning("ward map failed", exc_info=True)
+        return None
 
 
 def chart_svg(column: dict[str, Any], prof: dict[str, Any], width: int = 260, height: int = 90) -> dict | None:

@@ -20,6 +20,7 @@ def cityai_routes(app: Any, platform: Any) -> None:
     from cityai.data import ckan, dcat, harvest, pages, reference, routes
 
     app.include_router(routes.router)
+    app.include_router(routes.dump_router)
     app.include_router(ckan.router)
     app.include_router(dcat.router)
     app.include_router(harvest.router)

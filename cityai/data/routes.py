@@ -162,6 +162,18 @@ def list_versions(request: Request, resource_id: str, ctx: CtxDep) -> dict[str, 
     return offset_page(request, rows, len(rows), max(len(rows), 1), 0)
 
 
+def _filters(filters: str | None) -> dict[str, Any] | None:
+    if not filters:
+        return None
+    try:
+        parsed = json.loads(filters)
+    except json.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise invalid(("'filters' phải là một đối tượng JSON.", "'filters' must be a JSON object."), field="filters")
+    return parsed
+
+
 @router.get("/resources/{resource_id}/data", responses={**ERRORS, 408: ERRORS[400]})
 def search_data(resource_id: str, ctx: CtxDep, limit: Annotated[int, Query(ge=0, le=datastore.MAX_LIMIT)] = 100,
                 offset: Offset = 0, q: Annotated[str | None, Query(max_length=500)] = None,
@@ -171,22 +183,64 @@ def search_data(resource_id: str, ctx: CtxDep, limit: Annotated[int, Query(ge=0,
                 table: Annotated[str | None, Query(max_length=200)] = None,
                 include_total: bool = True) -> dict[str, Any]:
     """Rows of the resource's current table: filter, full-text search, sort, page, select fields."""
-    parsed = None
-    if filters:
-        try:
-            parsed = json.loads(filters)
-        except json.JSONDecodeError:
-            parsed = None
-        if not isinstance(parsed, dict):
-            raise invalid(("'filters' phải là một đối tượng JSON.", "'filters' must be a JSON object."),
-                          field="filters")
-    return datastore.datastore_search(ctx, resource_id=resource_id, filters=parsed, q=q, plain_accents=plain_accents,
+    return datastore.datastore_search(ctx, resource_id=resource_id, filters=_filters(filters), q=q,
+                                      plain_accents=plain_accents,
                                       fields=[f.strip() for f in fields.split(",")] if fields else None,
                                       sort=sort, limit=limit, offset=offset, table=table,
                                       include_total=include_total)
 
 
 # ------------------------------------------------------------------ downloads (the CKAN resource `url` of uploads)
+
+
+def export_response(ex: Any) -> Response:
+    """Stream an export's file and delete it afterwards."""
+    from starlette.background import BackgroundTask
+    from starlette.responses import FileResponse
+
+    headers = {"X-CityAI-Rows": str(ex.rows), "X-CityAI-Truncated": "true" if ex.truncated else "false",
+               "X-CityAI-Defused-Cells": str(ex.defused)}
+    return FileResponse(ex.path, media_type=ex.media_type, filename=ex.filename, headers=headers,
+                        background=BackgroundTask(ex.cleanup))
+
+
+@router.get("/resources/{resource_id}/export", responses={**ERRORS, 408: ERRORS[400]},
+            response_class=StreamingResponse)
+def export_data(resource_id: str, ctx: CtxDep,
+                format: Literal["csv", "tsv", "xlsx", "json", "parquet"] = "csv",
+                q: Annotated[str | None, Query(max_length=500)] = None, plain_accents: bool = False,
+                sort: Annotated[str | None, Query(max_length=500)] = None,
+                fields: Annotated[str | None, Query(max_length=5000, description="comma separated")] = None,
+                filters: Annotated[str | None, Query(max_length=20000, description='JSON: {"col": value}')] = None,
+                table: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    """The resource's table (or a filtered, sorted selection) as a file. CSV and XLSX are safe to open in a
+    spreadsheet: cells that would run as formulas are prefixed with an apostrophe (header X-CityAI-Defused-Cells
+    counts them); X-CityAI-Truncated says the row limit cut the export."""
+    from cityai.data import export
+
+    ex = export.datastore_export(ctx, resource_id=resource_id, format=format, filters=_filters(filters), q=q,
+                                 plain_accents=plain_accents, sort=sort, table=table,
+                                 fields=[f.strip() for f in fields.split(",")] if fields else None)
+    return export_response(ex)
+
+
+# CKAN's datastore dump URL (ckanext-datastore), for tools that download tables that way.
+dump_router = APIRouter(tags=["data"])
+
+
+@dump_router.get("/datastore/dump/{resource_id}", responses={**ERRORS, 408: ERRORS[400]},
+                 response_class=StreamingResponse)
+def datastore_dump(resource_id: str, ctx: CtxDep, format: Literal["csv", "tsv", "json", "xlsx"] = "csv",
+                   q: Annotated[str | None, Query(max_length=500)] = None,
+                   sort: Annotated[str | None, Query(max_length=500)] = None,
+                   fields: Annotated[str | None, Query(max_length=5000)] = None,
+                   filters: Annotated[str | None, Query(max_length=20000)] = None) -> Response:
+    """CKAN's ``/datastore/dump/<resource_id>`` (same safety as the export)."""
+    from cityai.data import export
+
+    ex = export.datastore_export(ctx, resource_id=resource_id, format=format, filters=_filters(filters), q=q,
+                                 sort=sort, fields=[f.strip() for f in fields.split(",")] if fields else None)
+    return export_response(ex)
 
 
 @router.get("/resources/{resource_id}/download", responses=ERRORS, response_class=StreamingResponse)

@@ -98,6 +98,9 @@ EXPECTED: dict[tuple[str, str], set[str]] = {
     ("datastore.search", "public"): ALL,
     ("datastore.search", "shared"): OWNERS | {"grantee"},
     ("datastore.search", "private"): OWNERS,
+    ("datastore.export", "public"): ALL,
+    ("datastore.export", "shared"): OWNERS | {"grantee"},
+    ("datastore.export", "private"): OWNERS,
     ("datastore.sql", "-"): ALL,
     ("datastore.write", "shared"): STEWARDS,
     ("datastore.write", "public"): STEWARDS,  # the action checks each table itself (tests/data/test_datastore.py)
