@@ -5,10 +5,13 @@ Endpoints (the ckanext-dcat scheme, so DCAT harvesters that know CKAN find them 
 * ``GET /catalog.jsonld``, ``/catalog.ttl``, ``/catalog.rdf`` - a ``dcat:Catalog`` of the datasets the
   caller may read (public ones for anonymous callers), one page at a time (``?page=``, ``?per_page=``),
   described as a ``hydra:PagedCollection`` with first/previous/next/last page links;
-* ``GET /dataset/{name or id}.jsonld``, ``.ttl``, ``.rdf`` - one dataset and its distributions.
+* ``GET /dataset/{name or id}.jsonld``, ``.ttl``, ``.rdf`` - one dataset and its distributions;
+* ``GET /dataset/{name or id}`` - CKAN's dataset page address, a permanent redirect (301) to the
+  portal's page ``/data/{name or id}`` (old links and harvesters that follow CKAN's URLs land there).
 
 Datasets are ``<site>/dataset/{id}``, distributions ``<site>/dataset/{id}/resource/{resource id}``,
-publishers (agencies) ``<site>/organization/{code}``. Titles and descriptions carry ``@vi`` and ``@en``
+publishers (agencies) ``<site>/organization/{code}``; a dataset's ``dcat:landingPage`` is its portal
+page, ``<site>/data/{name}``. Titles and descriptions carry ``@vi`` and ``@en``
 language tags; frequencies, access rights, file types and languages use the EU vocabularies DCAT-AP
 asks for. Reading goes through the service actions :func:`dcat_catalog` and :func:`dcat_dataset`,
 whose authorization is the catalog's own (``dataset.search`` / ``dataset.show`` rules).
@@ -23,7 +26,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS, XSD
 from sqlalchemy import select
@@ -211,6 +214,11 @@ def _is_uri(value: str | None) -> bool:
     return bool(value) and re.match(r"^https?://\S+$", value or "") is not None
 
 
+def landing_page(base: str, name: str) -> str:
+    """The dataset's page on the portal (``pages.dataset_page``), as dcat:landingPage gives it."""
+    return f"{base}/data/{quote(name, safe='')}"
+
+
 def add_dataset(g: Graph, ds: Dataset, base: str, versions: dict[str, ResourceVersion] | None = None) -> URIRef:
     """Add a dcat:Dataset (and its distributions, publisher, contact point ...) to the graph."""
     versions = versions or {}
@@ -220,7 +228,7 @@ def add_dataset(g: Graph, ds: Dataset, base: str, versions: dict[str, ResourceVe
     g.add((node, ADMS.identifier, Literal(ds.name)))
     _lang(g, node, DCTERMS.title, ds.title, ds.title_en)
     _lang(g, node, DCTERMS.description, ds.notes, ds.notes_en)
-    landing = URIRef(f"{base}/dataset/{quote(ds.name)}")
+    landing = URIRef(landing_page(base, ds.name))
     g.add((node, DCAT.landingPage, landing))
     g.add((landing, RDF.type, FOAF.Document))
     if ds.created_at:
@@ -391,3 +399,12 @@ for _fmt in OUTPUTS:
                          responses=DCAT_RESPONSES, operation_id=f"dcat_catalog_{_fmt}")
     router.add_api_route(f"/dataset/{{name}}.{_fmt}", _dataset_route(_fmt), methods=["GET"], response_class=Response,
                          responses=DCAT_RESPONSES, operation_id=f"dcat_dataset_{_fmt}")
+
+
+@router.get("/dataset/{name}", include_in_schema=False)
+def dataset_page_redirect(name: str) -> RedirectResponse:
+    """CKAN's dataset page address (``/dataset/{name}``), moved permanently to the portal's ``/data/{name}``.
+
+    Added after the ``.jsonld``/``.ttl``/``.rdf`` routes, so those are matched first.
+    """
+    return RedirectResponse(f"/data/{quote(name, safe='')}", status_code=301)

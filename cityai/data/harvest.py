@@ -15,16 +15,24 @@ Resources are links to the remote URLs; no data is copied.
 
 Scheduling: :func:`periodic` (wired to the ``cityai_periodic`` hook) submits a ``data.harvest`` job
 for each active source whose interval has elapsed and which has no run in progress.
+
+Server-side request forgery: ``CITYAI_HARVEST_ALLOWED_HOSTS`` (see :class:`HostAllowList`) limits the
+hosts a source may name; it is checked when a source's URL is set and again on every request the
+harvester sends, redirects included.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import ipaddress
 import json
 import logging
 import re
+import socket
 import unicodedata
+from dataclasses import dataclass
 from typing import Annotated, Any, Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
@@ -73,20 +81,25 @@ IN_PROGRESS = ("queued", "running")
 
 T_UNREACHABLE = ("Không kết nối được cổng dữ liệu nguồn", "Harvest source unreachable")
 T_NOT_CKAN = ("Nguồn không phải cổng dữ liệu tương thích CKAN", "Not a CKAN-compatible portal")
-for _code, _title in (("harvest-unreachable", T_UNREACHABLE), ("harvest-not-ckan", T_NOT_CKAN)):
+T_HOST_NOT_ALLOWED = ("Máy chủ nguồn không nằm trong danh sách được phép thu thập",
+                      "Harvest host not allowed")
+HOST_NOT_ALLOWED = "harvest-host-not-allowed"
+TITLES: dict[str, Text] = {"harvest-unreachable": T_UNREACHABLE, "harvest-not-ckan": T_NOT_CKAN,
+                           HOST_NOT_ALLOWED: T_HOST_NOT_ALLOWED}
+for _code, _title in TITLES.items():
     PROBLEM_TYPES.setdefault(_code, _title)
 
 
 class HarvestError(Exception):
-    """The remote portal could not be read: unreachable, too slow, too big, or not CKAN-compatible."""
+    """The remote portal could not be read: unreachable, too slow, too big, not CKAN-compatible, or on a host
+    (or redirecting to one) that ``CITYAI_HARVEST_ALLOWED_HOSTS`` does not allow."""
 
     def __init__(self, code: str, detail: Text) -> None:
         super().__init__(f"[{code}] {detail[0]} / {detail[1]}")
         self.code, self.detail = code, detail
 
     def to_problem(self) -> Problem:
-        title = T_UNREACHABLE if self.code == "harvest-unreachable" else T_NOT_CKAN
-        return Problem(502, self.code, title, self.detail)
+        return Problem(502, self.code, TITLES.get(self.code, T_NOT_CKAN), self.detail)
 
 
 class RemoteActionError(HarvestError):
@@ -107,13 +120,164 @@ def _not_ckan(url: str, why_vi: str, why_en: str) -> HarvestError:
                                              f"{url} did not answer as a CKAN portal: {why_en}."))
 
 
+def _host_not_allowed(url: str, host: str, redirected: bool) -> HarvestError:
+    via_vi = f" (được chuyển hướng tới từ {url})" if redirected else ""
+    via_en = f" (reached by a redirect from {url})" if redirected else ""
+    return HarvestError(HOST_NOT_ALLOWED, (
+        f"Máy chủ '{host}'{via_vi} không nằm trong danh sách máy chủ được phép thu thập "
+        f"(CITYAI_HARVEST_ALLOWED_HOSTS).",
+        f"The host '{host}'{via_en} is not one of the hosts harvesting may reach "
+        f"(CITYAI_HARVEST_ALLOWED_HOSTS)."))
+
+
+# ------------------------------------------------------------------ which hosts may be harvested (SSRF)
+
+
+Resolver = Callable[[str], list[str]]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def resolve_host(host: str) -> list[str]:
+    """Every address the host name resolves to (empty when it does not resolve)."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return []
+    return sorted({str(info[4][0]).split("%", 1)[0] for info in infos})
+
+
+def _canonical_host(host: str) -> str:
+    """Lower case, no brackets or trailing dot, IDNA (``xn--``) form for non-ASCII names."""
+    host = host.strip().strip("[]").rstrip(".").lower()
+    if host and not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            pass
+    return host
+
+
+def _ip(text: str) -> IPAddress | None:
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped  # ::ffff:10.0.0.1 is 10.0.0.1
+    return addr
+
+
+@dataclass(frozen=True)
+class HostAllowList:
+    """``CITYAI_HARVEST_ALLOWED_HOSTS``: the hosts a harvest source may name, and redirects may lead to.
+
+    Comma separated entries, each one of:
+
+    * a host name, matched exactly (case does not matter): ``data.hochiminhcity.gov.vn``;
+    * ``*.suffix``: any host *below* the suffix (``*.gov.vn`` allows ``data.tphcm.gov.vn``, not ``gov.vn``
+      itself - list it too if it should be allowed);
+    * an IP address or CIDR range: ``127.0.0.1``, ``10.0.0.0/8``, ``2001:db8::/32``. An IP address in the
+      URL must lie in one of the ranges; a host name that no name entry matches is resolved and allowed
+      only when it resolves, and *every* address it resolves to lies in one of the ranges.
+
+    No entries (the default) allows every host.
+    """
+
+    names: frozenset[str] = frozenset()
+    suffixes: tuple[str, ...] = ()
+    networks: tuple[IPNetwork, ...] = ()
+
+    @property
+    def allows_any(self) -> bool:
+        return not (self.names or self.suffixes or self.networks)
+
+    @classmethod
+    def parse(cls, spec: str | None) -> HostAllowList:
+        return _parse_allow_list(spec or "")
+
+    def allows(self, host: str | None, resolve: Resolver | None = None) -> bool:
+        """Whether ``host`` may be reached; ``resolve`` (default :func:`resolve_host`) looks names up."""
+        if self.allows_any:
+            return True
+        host = _canonical_host(host or "")
+        if not host:
+            return False
+        addr = _ip(host)
+        if addr is not None:
+            return self._in_networks(addr)
+        if host in self.names or any(host.endswith("." + suffix) for suffix in self.suffixes):
+            return True
+        if not self.networks:
+            return False
+        addresses = [_ip(a) for a in (resolve or resolve_host)(host)]
+        return bool(addresses) and all(a is not None and self._in_networks(a) for a in addresses)
+
+    def _in_networks(self, addr: IPAddress) -> bool:
+        return any(addr.version == net.version and addr in net for net in self.networks)
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_allow_list(spec: str) -> HostAllowList:
+    names: set[str] = set()
+    suffixes: list[str] = []
+    networks: list[IPNetwork] = []
+    for raw in spec.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        if entry.startswith("*."):
+            suffix = _canonical_host(entry[2:])
+            if suffix and "*" not in suffix:
+                suffixes.append(suffix)
+                continue
+        else:
+            try:
+                net = ipaddress.ip_network(entry.strip("[]"), strict=False)
+            except ValueError:
+                net = None
+            if net is not None:
+                mapped = getattr(net.network_address, "ipv4_mapped", None)
+                if mapped is not None and net.prefixlen >= 96:
+                    net = ipaddress.ip_network(f"{mapped}/{net.prefixlen - 96}")
+                networks.append(net)
+                continue
+            name = _canonical_host(entry)
+            if name and "/" not in name and "*" not in name:
+                names.add(name)
+                continue
+        log.warning("ignoring an invalid CITYAI_HARVEST_ALLOWED_HOSTS entry", extra={"entry": entry})
+    return HostAllowList(frozenset(names), tuple(suffixes), tuple(networks))
+
+
+def allowed_hosts(platform: Any) -> HostAllowList:
+    """The platform's allow-list (``settings.harvest_allowed_hosts``)."""
+    settings = getattr(platform, "settings", None)
+    return HostAllowList.parse(getattr(settings, "harvest_allowed_hosts", "") or "")
+
+
+def check_url_host(platform: Any, url: str) -> None:
+    """Refuse (422, field ``url``) a source URL whose host the allow-list does not allow."""
+    host = urlsplit(url).hostname or ""
+    if not allowed_hosts(platform).allows(host):
+        raise invalid((f"Máy chủ '{host}' không nằm trong danh sách máy chủ được phép thu thập "
+                       f"(CITYAI_HARVEST_ALLOWED_HOSTS).",
+                       f"The host '{host}' is not one of the hosts harvesting may reach "
+                       f"(CITYAI_HARVEST_ALLOWED_HOSTS)."), field="url", host=host)
+
+
 # ------------------------------------------------------------------ the remote portal
 
 
 class Portal:
-    """A CKAN-compatible Action API read anonymously, with timeouts and a size limit on every answer."""
+    """A CKAN-compatible Action API read anonymously, with timeouts and a size limit on every answer.
 
-    def __init__(self, url: str, *, max_bytes: int = MAX_RESPONSE_BYTES) -> None:
+    With an ``allowed`` host list, every request (the first one and each redirect) is checked before it
+    is sent; a host the list does not allow fails the call with ``harvest-host-not-allowed``.
+    """
+
+    def __init__(self, url: str, *, max_bytes: int = MAX_RESPONSE_BYTES, allowed: HostAllowList | None = None,
+                 resolve: Resolver | None = None) -> None:
         import httpx
 
         import cityai
@@ -121,10 +285,19 @@ class Portal:
         self.url = url
         self.api = url + "/api/3/action/"
         self.max_bytes = max_bytes
+        self.allowed = allowed or HostAllowList()
+        self._resolve = resolve
         self._client = httpx.Client(
             timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S), follow_redirects=True,
-            max_redirects=3, trust_env=False,
+            max_redirects=3, trust_env=False, event_hooks={"request": [self._check_host]},
             headers={"User-Agent": f"CityAI-harvester/{cityai.__version__}", "Accept": "application/json"})
+
+    def _check_host(self, request: Any) -> None:
+        """httpx request hook: runs before every request is sent, redirects included."""
+        host = request.url.host
+        if not self.allowed.allows(host, self._resolve):
+            first = _canonical_host(urlsplit(self.url).hostname or "")
+            raise _host_not_allowed(self.url, host, redirected=_canonical_host(host) != first)
 
     def __enter__(self) -> Portal:
         return self
@@ -303,6 +476,7 @@ def _validate(ctx: Context, data: dict[str, Any]) -> dict[str, Any]:
         out["title"] = required_text(data["title"], "title", 300)
     if "url" in data:
         out["url"] = normalize_url(data["url"])
+        check_url_host(ctx.platform, out["url"])
     if "owner_id" in data:
         owner = data["owner_id"]
         if not isinstance(owner, int) or isinstance(owner, bool) or ctx.db.get(Agency, owner) is None:
@@ -442,7 +616,7 @@ def harvest_source_check(ctx: Context, *, source_id: str) -> dict[str, Any]:
     """Ask the remote portal now whether it answers as CKAN, and how many datasets the filter selects."""
     src = get_source(ctx, source_id)
     try:
-        with Portal(src.url) as portal:
+        with Portal(src.url, allowed=allowed_hosts(ctx.platform)) as portal:
             found = portal.search(fq=_fq(src), rows=0, start=0)
             try:
                 status = portal.call("status_show")
@@ -751,7 +925,7 @@ def perform(platform: Any, run_id: str, actor: Actor, report: Report | None = No
 
     try:
         report(0.0, f"Kết nối / Connecting to {src.url}")
-        with Portal(src.url) as portal:
+        with Portal(src.url, allowed=allowed_hosts(platform)) as portal:
             packages, failures, complete = _list_remote(portal, src, report)
         for f in failures:
             note("error", f["remote"], error=f["error"])

@@ -72,7 +72,8 @@ def test_catalog_in_every_format(client, cat, users, fmt):
     assert set(g.objects(d, DCTERMS.description)) == {Literal("Đo PM2.5 hằng ngày", lang="vi"),
                                                       Literal("Daily PM2.5", lang="en")}
     assert set(g.objects(d, DCAT.keyword)) == {Literal("khong-khi"), Literal("pm25")}
-    assert (d, DCAT.landingPage, URIRef(f"{BASE}/dataset/chat-luong-khong-khi")) in g
+    assert (d, DCAT.landingPage, URIRef(f"{BASE}/data/chat-luong-khong-khi")) in g  # the portal's page
+    assert list(g.objects(d, DCAT.landingPage)) == [URIRef(f"{BASE}/data/chat-luong-khong-khi")]
     assert (d, DCTERMS.accrualPeriodicity,
             URIRef("http://publications.europa.eu/resource/authority/frequency/DAILY")) in g
     assert (d, DCTERMS.license, URIRef("https://creativecommons.org/licenses/by/4.0/")) in g
@@ -199,3 +200,37 @@ def test_empty_catalog_and_openapi(client):
     assert not list(g.subjects(RDF.type, DCAT.Dataset))
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/catalog.jsonld", "/catalog.ttl", "/dataset/{name}.jsonld", "/dataset/{name}.ttl"} <= set(paths)
+    assert "/dataset/{name}" not in paths  # the page redirect is not part of the API
+
+
+def test_landing_page_is_the_portal_page_and_ckan_urls_redirect(client, cat, users):
+    g = parse(client.get("/dataset/chat-luong-khong-khi.ttl").content, "ttl")
+    landing = next(g.objects(ds_uri(cat["public"]), DCAT.landingPage))
+    assert landing == URIRef(f"{BASE}/data/chat-luong-khong-khi")
+    assert (landing, RDF.type, FOAF.Document) in g
+    page = client.get(str(landing).removeprefix(BASE))
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "Chất lượng không khí" in page.text
+
+    # CKAN's page address (old links, harvesters): a permanent redirect to the portal page
+    r = client.get("/dataset/chat-luong-khong-khi", follow_redirects=False)
+    assert r.status_code == 301 and r.headers["location"] == "/data/chat-luong-khong-khi"
+    r = client.get("/dataset/chat-luong-khong-khi")
+    assert r.status_code == 200 and r.url.path == "/data/chat-luong-khong-khi"
+    assert "Chất lượng không khí" in r.text
+    # the dataset's URI (by id) is dereferenceable too
+    r = client.get(str(ds_uri(cat["public"])).removeprefix(BASE), follow_redirects=False)
+    assert r.status_code == 301 and r.headers["location"] == f"/data/{cat['public']}"
+    assert client.get(f"/data/{cat['public']}").status_code == 200
+    # the RDF forms are still served, not redirected
+    r = client.get("/dataset/chat-luong-khong-khi.jsonld", follow_redirects=False)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/ld+json")
+    # the redirect says nothing about a dataset the caller may not read: the page decides
+    r = client.get("/dataset/ho-so-noi-bo", follow_redirects=False)
+    assert r.status_code == 301 and r.headers["location"] == "/data/ho-so-noi-bo"
+    assert client.get("/dataset/ho-so-noi-bo").status_code == 401
+    assert client.get("/dataset/ho-so-noi-bo", headers=login(client, users.member)).status_code == 200
+    assert client.get("/dataset/khong-co").status_code == 404
+    # odd characters stay inside the one path segment
+    r = client.get("/dataset/a%20b%3Fc", follow_redirects=False)
+    assert r.status_code == 301 and r.headers["location"] == "/data/a%20b%3Fc"

@@ -92,10 +92,14 @@ def _tag() -> str:
 
 
 class FakePortal:
-    """Answers ``/api/3/action/<name>`` from ``routes``: name -> (status, body bytes or JSON-able)."""
+    """Answers ``/api/3/action/<name>`` from ``routes``: name -> (status, body bytes or JSON-able).
+
+    ``redirects``: name -> a URL the request is sent on to (302, with the request's query string).
+    """
 
     def __init__(self) -> None:
         self.routes: dict[str, tuple[int, Any]] = {}
+        self.redirects: dict[str, str] = {}
         self.calls: list[tuple[str, dict]] = []
         portal = self
 
@@ -105,6 +109,13 @@ class FakePortal:
                 name = parts.path.rsplit("/", 1)[-1]
                 portal.calls.append((name, {k: v[0] for k, v in parse_qs(parts.query).items()}))
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                if name in portal.redirects:
+                    self.send_response(302)
+                    query_string = "?" + parts.query if parts.query else ""
+                    self.send_header("Location", portal.redirects[name] + query_string)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 status, body = portal.routes.get(name, (404, b"<html>Not here</html>"))
                 if callable(body):
                     body = body(query)
@@ -393,6 +404,209 @@ def test_portal_without_package_search_uses_package_list(platform, users, fake):
     assert run["status"] == "succeeded" and run["created"] == 1, run  # "hai" belongs to another organization
     assert local(platform, "cu-mot").title == "Mot" and local(platform, "cu-hai") is None
     assert [c[0] for c in fake.calls] == ["package_search", "package_list", "package_show", "package_show"]
+
+
+# ------------------------------------------------------------------ allowed hosts (SSRF)
+
+
+def fake_dns(table: dict[str, list[str]]):
+    """A resolver for HostAllowList.allows: names in ``table`` resolve to its addresses, others to nothing."""
+    asked: list[str] = []
+
+    def resolve(host: str) -> list[str]:
+        asked.append(host)
+        return table.get(host, [])
+
+    resolve.asked = asked  # type: ignore[attr-defined]
+    return resolve
+
+
+def test_allow_list_names_suffixes_and_ranges():
+    allow = harvest.HostAllowList.parse
+    no_dns = fake_dns({})
+    # empty: anything goes (and nothing is resolved)
+    for spec in ("", " , ", None):
+        assert allow(spec).allows_any and allow(spec).allows("10.0.0.1", no_dns) and allow(spec).allows("x", no_dns)
+    assert no_dns.asked == []
+
+    hosts = allow(" Data.HoChiMinhCity.gov.vn , *.tphcm.gov.vn,*.Example.ORG. ")
+    assert not hosts.allows_any
+    assert hosts.allows("data.hochiminhcity.gov.vn", no_dns) and hosts.allows("DATA.hochiminhcity.gov.vn.", no_dns)
+    assert not hosts.allows("hochiminhcity.gov.vn", no_dns) and not hosts.allows("x.data.hochiminhcity.gov.vn",
+                                                                               no_dns)
+    assert hosts.allows("opendata.tphcm.gov.vn", no_dns) and hosts.allows("a.b.tphcm.gov.vn", no_dns)
+    assert hosts.allows("portal.example.org", no_dns)
+    assert not hosts.allows("tphcm.gov.vn", no_dns)  # *.suffix is the subdomains, not the suffix itself
+    assert not hosts.allows("eviltphcm.gov.vn", no_dns) and not hosts.allows("tphcm.gov.vn.evil.com", no_dns)
+    assert not hosts.allows("127.0.0.1", no_dns) and not hosts.allows("", no_dns) and not hosts.allows(None, no_dns)
+    assert no_dns.asked == []  # no ranges listed: names are never resolved
+
+    ranges = allow("10.0.0.0/8, 127.0.0.1, 2001:db8::/32, [::1]")
+    assert [str(n) for n in ranges.networks] == ["10.0.0.0/8", "127.0.0.1/32", "2001:db8::/32", "::1/128"]
+    assert ranges.allows("10.20.30.40", no_dns) and ranges.allows("127.0.0.1", no_dns)
+    assert not ranges.allows("127.0.0.2", no_dns) and not ranges.allows("169.254.169.254", no_dns)
+    assert ranges.allows("2001:db8::5", no_dns) and ranges.allows("[::1]", no_dns)
+    assert not ranges.allows("2001:db9::1", no_dns)
+    assert ranges.allows("::ffff:10.1.2.3", no_dns)  # an IPv4-mapped address is its IPv4 address
+    assert not ranges.allows("::ffff:192.168.1.1", no_dns)
+    assert no_dns.asked == []  # IP addresses are not resolved
+    dns = fake_dns({"portal.noibo": ["10.1.1.1", "10.2.2.2"], "lan.noibo": ["10.1.1.1", "192.168.1.1"],
+                    "v6.noibo": ["2001:db8::1", "10.9.9.9"], "localhost": ["127.0.0.1", "::1"]})
+    assert ranges.allows("portal.noibo", dns)  # every address in a range
+    assert ranges.allows("PORTAL.noibo.", dns) and "portal.noibo" in dns.asked
+    assert not ranges.allows("lan.noibo", dns)  # one address outside: refused
+    assert ranges.allows("v6.noibo", dns) and ranges.allows("localhost", dns)
+    assert not ranges.allows("khong-phan-giai.noibo", dns)  # does not resolve: refused
+    assert not allow("127.0.0.1").allows("localhost", dns)  # ::1 is not 127.0.0.1
+
+    both = allow("*.gov.vn, 10.0.0.0/8")
+    dns = fake_dns({"portal.noibo": ["10.0.0.7"]})
+    assert both.allows("data.tphcm.gov.vn", dns) and dns.asked == []  # a name match needs no lookup
+    assert both.allows("portal.noibo", dns) and not both.allows("example.org", dns)
+
+    # invalid entries are ignored (the list only gets narrower), IDN names compare in their xn-- form
+    odd = allow("10.0.0.0/33, *.*.vn, http://x/y, *., dữliệu.vn")
+    ascii_name = "dữliệu.vn".encode("idna").decode()
+    assert ascii_name.startswith("xn--")
+    assert odd.networks == () and odd.suffixes == () and odd.names == {ascii_name}
+    assert odd.allows("dữliệu.vn", no_dns) and odd.allows(ascii_name.upper(), no_dns)
+    assert not odd.allows("10.0.0.1", no_dns)
+
+
+def test_allow_list_is_read_from_the_settings(platform, monkeypatch):
+    assert harvest.allowed_hosts(platform).allows_any  # default: empty
+    monkeypatch.setattr(platform.settings, "harvest_allowed_hosts", "*.gov.vn,10.0.0.0/8")
+    hosts = harvest.allowed_hosts(platform)
+    assert hosts.suffixes == ("gov.vn",) and [str(n) for n in hosts.networks] == ["10.0.0.0/8"]
+    from cityai.core.config import Settings
+
+    monkeypatch.setenv("CITYAI_HARVEST_ALLOWED_HOSTS", "data.tphcm.gov.vn, 127.0.0.0/8")
+    env = Settings(home=platform.settings.home)
+    assert harvest.HostAllowList.parse(env.harvest_allowed_hosts).names == {"data.tphcm.gov.vn"}
+
+
+def test_source_urls_outside_the_allowed_hosts_are_refused(platform, client, users, monkeypatch):
+    monkeypatch.setattr(harvest, "resolve_host", fake_dns({"metadata.google.internal": ["169.254.169.254"],
+                                                           "localhost": ["127.0.0.1"]}))
+    monkeypatch.setattr(platform.settings, "harvest_allowed_hosts",
+                        "*.tphcm.gov.vn, data.hochiminhcity.gov.vn, 127.0.0.0/8")
+    admin = login(client, users.admin)
+    body = {"name": "ngoai", "url": "http://169.254.169.254/latest/meta-data", "owner_id": users.dept}
+    for url in ("http://169.254.169.254/latest/meta-data", "https://tphcm.gov.vn", "http://10.0.0.5:8080",
+                "https://data.example.org/api/3/action", "http://[::1]:8000", "http://0x7f.evil.example"):
+        r = client.post("/api/v1/data/harvest/sources", json={**body, "url": url}, headers=admin)
+        assert r.status_code == 422, (url, r.text)
+        problem = r.json()
+        assert problem["type"] == "/problems/validation-error" and problem["field"] == "url", problem
+        assert "CITYAI_HARVEST_ALLOWED_HOSTS" in problem["en"]["detail"]
+        assert "không nằm trong danh sách máy chủ được phép" in problem["vi"]["detail"]
+    assert client.get("/api/v1/data/harvest/sources", headers=admin).json()["total"] == 0
+    with pytest.raises(Problem) as err, platform.system_context() as ctx:  # the system is held to it too
+        harvest.harvest_source_create(ctx, name="he-thong", url="http://metadata.google.internal",
+                                      owner_id=users.dept)
+    assert err.value.status == 422 and err.value.extra["field"] == "url"
+
+    # allowed: an exact name, a subdomain of *.tphcm.gov.vn, an address in 127.0.0.0/8
+    for name, url in (("chinh-xac", "https://DATA.hochiminhcity.gov.vn"),
+                      ("ten-mien", "https://opendata.tphcm.gov.vn/api/3"), ("ten-may", "http://localhost:5000"),
+                      ("dai-ip", "http://127.0.0.9:5000")):
+        r = client.post("/api/v1/data/harvest/sources", json={**body, "name": name, "url": url}, headers=admin)
+        assert r.status_code == 201, (url, r.text)
+    sid = r.json()["id"]
+
+    # changing the URL is checked the same way; other changes are not re-checked
+    r = client.patch(f"/api/v1/data/harvest/sources/{sid}", json={"url": "http://192.168.1.10"}, headers=admin)
+    assert r.status_code == 422 and r.json()["field"] == "url"
+    r = client.patch(f"/api/v1/data/harvest/sources/{sid}", json={"url": "https://moi.tphcm.gov.vn"}, headers=admin)
+    assert r.status_code == 200 and r.json()["url"] == "https://moi.tphcm.gov.vn"
+    monkeypatch.setattr(platform.settings, "harvest_allowed_hosts", "*.other.vn")
+    r = client.patch(f"/api/v1/data/harvest/sources/{sid}", json={"title": "Đổi tên"}, headers=admin)
+    assert r.status_code == 200 and r.json()["url"] == "https://moi.tphcm.gov.vn"
+    with platform.transaction() as db:
+        refused = db.execute(select(AuditEntry.action).where(AuditEntry.action == "harvest.source_create",
+                                                             AuditEntry.outcome == "success")).scalars().all()
+    assert len(refused) == 4  # only the allowed ones were created
+
+
+def test_redirects_to_a_host_not_allowed_are_refused(platform, client, users, fake, monkeypatch):
+    monkeypatch.setattr(platform.settings, "harvest_allowed_hosts", "127.0.0.1")
+    sid = make_source(platform, users, fake.url, name="chuyen-huong")
+    # a redirect within the allowed hosts is followed as before
+    fake.redirects["package_search"] = f"{fake.url}/moi/api/3/action/package_search_v2"
+    fake.routes["package_search_v2"] = ok({"count": 1, "results": [{"id": "1", "name": "mot", "title": "Một"}]})
+    run = run_now(platform, sid)
+    assert run["status"] == "succeeded" and run["created"] == 1, run
+    assert [c[0] for c in fake.calls] == ["package_search", "package_search_v2"]
+    assert fake.calls[1][1]["rows"] == str(harvest.PAGE_ROWS)
+
+    # a redirect to the cloud metadata address: refused before anything is sent there
+    fake.calls.clear()
+    fake.redirects["package_search"] = "http://169.254.169.254/latest/meta-data/api/3/action/package_search"
+    headers = login(client, users.admin)
+    r = client.post(f"/api/v1/data/harvest/sources/{sid}/check", headers=headers)
+    assert r.status_code == 502, r.text
+    body = r.json()
+    assert body["type"] == "/problems/harvest-host-not-allowed", body
+    assert body["en"]["title"] == "Harvest host not allowed"
+    assert "169.254.169.254" in body["en"]["detail"] and f"redirect from {fake.url}" in body["en"]["detail"]
+    assert "169.254.169.254" in body["vi"]["detail"] and "chuyển hướng" in body["vi"]["detail"]
+    run = run_now(platform, sid)
+    assert run["status"] == "failed" and "harvest-host-not-allowed" in run["error"], run
+    assert (run["created"], run["deleted"]) == (0, 0)  # nothing withdrawn
+    assert local(platform, "chuyen-huong-mot").state == "active"
+    assert job(platform, run["job_id"]).status == "failed"
+    assert "harvest-host-not-allowed" in job(platform, run["job_id"]).error
+    assert [c[0] for c in fake.calls] == ["package_search", "package_search"]  # only the allowed host was asked
+    with platform.transaction() as db:
+        check = db.execute(select(AuditEntry).where(AuditEntry.action == "harvest.source_check")).scalar_one()
+    assert check.outcome == "error" and "harvest-host-not-allowed" in check.detail
+
+    # a redirect to a name: resolved, and refused when an address is outside the ranges (or none is found)
+    dns = fake_dns({"metadata.google.internal": ["169.254.169.254"]})
+    monkeypatch.setattr(harvest, "resolve_host", dns)
+    for target in ("http://metadata.google.internal/computeMetadata/v1", "http://khong-co.noibo/"):
+        fake.redirects["package_search"] = target
+        r = client.post(f"/api/v1/data/harvest/sources/{sid}/check", headers=headers)
+        assert r.status_code == 502 and r.json()["type"] == "/problems/harvest-host-not-allowed", r.text
+    assert dns.asked == ["metadata.google.internal", "khong-co.noibo"]
+
+
+def test_a_source_whose_host_is_no_longer_allowed_is_not_fetched(platform, client, users, fake, monkeypatch):
+    fake.routes["package_search"] = ok({"count": 0, "results": []})
+    sid = make_source(platform, users, fake.url, name="cu-cho-phep")  # allowed then: the list was empty
+    monkeypatch.setattr(platform.settings, "harvest_allowed_hosts", "*.tphcm.gov.vn")
+    run = run_now(platform, sid)
+    assert run["status"] == "failed" and "harvest-host-not-allowed" in run["error"], run
+    assert "127.0.0.1" in run["error"] and "redirect" not in run["error"]
+    assert fake.calls == []  # nothing was sent
+    r = client.post(f"/api/v1/data/harvest/sources/{sid}/check", headers=login(client, users.admin))
+    assert r.status_code == 502 and r.json()["type"] == "/problems/harvest-host-not-allowed"
+    # with the host allowed again (as an address range), it is fetched
+    monkeypatch.setattr(platform.settings, "harvest_allowed_hosts", "*.tphcm.gov.vn, 127.0.0.0/8")
+    assert run_now(platform, sid)["status"] == "succeeded" and len(fake.calls) == 1
+
+
+def test_portal_checks_every_request_it_sends(fake):
+    """The Portal itself, without a platform: its request hook refuses before connecting."""
+    fake.routes["status_show"] = ok({"ckan_version": "2.10.4"})
+    dns = fake_dns({"cong.noibo": ["10.0.0.1", "169.254.169.254"]})
+    allowed = harvest.HostAllowList.parse("127.0.0.1, 10.0.0.0/8")
+    with harvest.Portal(fake.url, allowed=allowed, resolve=dns) as portal:
+        assert portal.call("status_show") == {"ckan_version": "2.10.4"}
+        fake.redirects["status_show"] = "http://cong.noibo/api/3/action/status_show"
+        with pytest.raises(harvest.HarvestError) as err:
+            portal.call("status_show")
+    assert err.value.code == "harvest-host-not-allowed" and "cong.noibo" in err.value.detail[1]
+    assert dns.asked == ["cong.noibo"]
+    fake.redirects["status_show"] = f"http://127.0.0.2:{free_port()}/api/3/action/status_show"
+    with harvest.Portal(fake.url, allowed=allowed) as portal:
+        with pytest.raises(harvest.HarvestError) as err:
+            portal.call("status_show")
+    assert err.value.code == "harvest-host-not-allowed" and "127.0.0.2" in err.value.detail[1]
+    with harvest.Portal(fake.url) as portal:  # no list: every host (the default)
+        with pytest.raises(harvest.HarvestError) as err:
+            portal.call("status_show")
+    assert err.value.code == "harvest-unreachable"  # it really tried (nothing listens there)
 
 
 # ------------------------------------------------------------------ permissions
