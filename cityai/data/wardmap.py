@@ -93,13 +93,39 @@ def _projected(path_str: str, mtime: float) -> dict[str, Any]:
         polys = ([geom["coordinates"]] if geom.get("type") == "Polygon"
                  else geom.get("coordinates", []) if geom.get("type") == "MultiPolygon" else [])
         shapes.append((str(code).zfill(5), name, polys))
+    if not shapes:
+        return {}
+    # Islands far out at sea (Côn Đảo lies ~180 km south) would shrink the city to a corner: they get
+    # an inset box of their own at the bottom left.
+    centres = {code: _centre(polys) for code, _n, polys in shapes}
+    mid_x = sorted(c[0] for c in centres.values())[len(centres) // 2]
+    mid_y = sorted(c[1] for c in centres.values())[len(centres) // 2]
+    far = {code for code, (x, y) in centres.items() if abs(x - mid_x) > 0.6 or abs(y - mid_y) > 0.6}
+    if len(far) == len(shapes):
+        far = set()
+    out: dict[str, Any] = {}
+    main = [s for s in shapes if s[0] not in far]
+    out.update(_project(main, 10, 10, WIDTH - 20, HEIGHT - 20))
+    if far:
+        out.update(_project([s for s in shapes if s[0] in far], 14, HEIGHT - 104, 90, 90))
+        out["__inset__"] = (None, f"M10,{HEIGHT - 110} h100 v100 h-100 Z")
+    return out
+
+
+def _centre(polys: list) -> tuple[float, float]:
+    pts = [p for poly in polys for ring in poly for p in ring]
+    return (sum(p[0] for p in pts) / len(pts), sum(p[1] for p in pts) / len(pts)) if pts else (0.0, 0.0)
+
+
+def _project(shapes: list, left: float, top: float, width: float, height: float) -> dict[str, Any]:
+    """Equirectangular projection of ``shapes`` fitted into the box; sub-pixel steps dropped."""
     pts = [p for _c, _n, polys in shapes for poly in polys for ring in poly for p in ring]
     if not pts:
         return {}
     x0, x1 = min(p[0] for p in pts), max(p[0] for p in pts)
     y0, y1 = min(p[1] for p in pts), max(p[1] for p in pts)
     kx = math.cos(math.radians((y0 + y1) / 2))
-    s = min((WIDTH - 20) / max((x1 - x0) * kx, 1e-9), (HEIGHT - 20) / max(y1 - y0, 1e-9))
+    s = min(width / max((x1 - x0) * kx, 1e-9), height / max(y1 - y0, 1e-9))
     out: dict[str, Any] = {}
     for code, name, polys in shapes:
         rings = []
@@ -107,8 +133,8 @@ def _projected(path_str: str, mtime: float) -> dict[str, Any]:
             for ring in poly:
                 d, last = [], None
                 for p in ring:
-                    xy = (round(10 + (p[0] - x0) * kx * s, 1), round(HEIGHT - 10 - (p[1] - y0) * s, 1))
-                    if last is None or abs(xy[0] - last[0]) + abs(xy[1] - last[1]) >= 0.8:  # drop sub-pixel steps
+                    xy = (round(left + (p[0] - x0) * kx * s, 1), round(top + height - (p[1] - y0) * s, 1))
+                    if last is None or abs(xy[0] - last[0]) + abs(xy[1] - last[1]) >= 0.8:
                         d.append(f"{xy[0]},{xy[1]}")
                         last = xy
                 if len(d) >= 3:
@@ -141,7 +167,8 @@ def ward_map(ctx: Any, table: dict[str, Any]) -> dict[str, Any] | None:
     finally:
         con.close()
     values = {c: float(v) for c, v in rows if v is not None}
-    outlines = _projected(str(bpath), bpath.stat().st_mtime)
+    outlines = dict(_projected(str(bpath), bpath.stat().st_mtime))
+    inset = outlines.pop("__inset__", None)
     if not outlines:
         return None
     present = sorted(v for c, v in values.items() if c in outlines)
@@ -164,5 +191,5 @@ def ward_map(ctx: Any, table: dict[str, Any]) -> dict[str, Any] | None:
         legend = [{"fill": PALETTE[i], "label": f"{fmt(edges[i])} – {fmt(edges[i + 1])}"} for i in range(5)
                   if i == 0 or edges[i] != edges[i + 1]]
     legend.append({"fill": NO_DATA, "label": "không có dữ liệu / no data"})
-    return {"w": WIDTH, "h": HEIGHT, "shapes": shapes, "legend": legend, "code_column": code_col,
+    return {"w": WIDTH, "h": HEIGHT, "shapes": shapes, "legend": legend, "inset": inset[1] if inset else None, "code_column": code_col,
             "value_column": value_col, "matched": len([c for c in values if c in outlines]), "units": len(outlines)}
