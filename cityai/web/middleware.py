@@ -36,7 +36,8 @@ class RequestContextMiddleware:
                  max_upload_bytes: int | None = None) -> None:
         self.app = app
         self.max_body = max_body_bytes
-        self.max_upload = max(max_upload_bytes or max_body_bytes, max_body_bytes)
+        # the upload limit is the steward's setting, even when it is below the plain body limit
+        self.max_upload = max_upload_bytes if max_upload_bytes is not None else max_body_bytes
         self.default_locale = default_locale
 
     async def __call__(self, scope, receive, send):

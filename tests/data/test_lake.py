@@ -148,3 +148,34 @@ def test_killing_the_worker_mid_ingest_leaves_the_previous_version(platform, res
     assert current(platform, resource).id == v1.id
     v3 = upload(platform, resource, b"so\n7\n8\n9\n")  # the next upload works as usual
     assert v3.status == "ready" and current(platform, resource).id == v3.id
+
+
+def test_upload_over_the_size_limit_is_refused_while_streaming(platform, resource, request):
+    """A multipart upload past CITYAI_MAX_UPLOAD_BYTES is answered 413 as it streams; no version is made."""
+    from tests.conftest import login
+
+    platform.settings.max_upload_bytes = 2 * 1024 * 1024
+    client = request.getfixturevalue("client")  # the app is built with the small limit
+    request.getfixturevalue("users")
+    headers = login(client, "root@test.local")
+    v1 = upload(platform, resource, b"so\n1\n2\n")
+    boundary = "cityaiboundary"
+    sent = {"bytes": 0}
+
+    def body():  # 8 MiB of rows, produced on the fly: the client never holds the file either
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"upload\"; filename=\"big.csv\"\r\n"
+               "Content-Type: text/csv\r\n\r\nso\n").encode()
+        chunk = b"123456\n" * 16384
+        for _ in range(75):
+            sent["bytes"] += len(chunk)
+            yield chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    r = client.post(f"/api/v1/data/resources/{resource}/upload", headers={
+        **headers, "Content-Type": f"multipart/form-data; boundary={boundary}"}, content=body())
+    assert r.status_code == 413, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    with platform.transaction() as db:
+        numbers = [v.number for v in db.execute(select(ResourceVersion).where(
+            ResourceVersion.resource_id == resource)).scalars()]
+    assert numbers == [1] and current(platform, resource).id == v1.id
