@@ -14,8 +14,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 # Debian/Ubuntu packages: browser tests, HTTP benchmarks, OCR and PDF tools.
-SYSTEM_PACKAGES=(chromium wrk tesseract-ocr tesseract-ocr-vie libtesseract-dev
-                 libleptonica-dev pkg-config poppler-utils)
+SYSTEM_PACKAGES=(chromium wrk tesseract-ocr tesseract-ocr-vie tesseract-ocr-osd libtesseract-dev
+                 libleptonica-dev pkg-config poppler-utils fonts-dejavu-core fonts-liberation2)
 STAMP=.venv/.cityai-installed
 
 log() { printf '[dev.sh] %s\n' "$*" >&2; }

@@ -1,0 +1,1 @@
+"""The documents module: intake, OCR, ND30 structure, classification, personal data, archive and search."""
