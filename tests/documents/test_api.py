@@ -226,3 +226,58 @@ def test_personal_data_is_detected_shown_and_redacted(client, platform, member):
     assert "█" * 12 in masked
     page = client.get(f"/documents/{doc_id}", headers=member)
     assert page.status_code == 200 and "079203001234" in page.text  # reviewers see what was found
+
+
+def test_mixed_pdf_blank_and_rotated_scans_and_the_assembled_searchable_pdf(client, platform, member):
+    """A PDF whose pages are a text layer, a blank scan and a scan upside down: each gets a clear result,
+    and the searchable PDF keeps the text page as it was and lays OCR text over the scans."""
+    import pypdfium2 as pdfium
+    from PIL import Image
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    text_pdf = pdfium.PdfDocument(samples.render_pdf(DU_THAO))
+    scan = samples.render_images(CONG_VAN, dpi=150, pages=[0])[0].rotate(180)
+    blank = Image.new("L", scan.size, 250)
+    scans = io.BytesIO()
+    c = canvas.Canvas(scans)
+    for im in (blank, scan):
+        w, h = im.width * 72 / 150, im.height * 72 / 150
+        c.setPageSize((w, h))
+        c.drawImage(ImageReader(im), 0, 0, width=w, height=h)
+        c.showPage()
+    c.save()
+    out = pdfium.PdfDocument.new()
+    out.import_pages(text_pdf, [0])
+    out.import_pages(pdfium.PdfDocument(scans.getvalue()))
+    buf = io.BytesIO()
+    out.save(buf)
+    doc_id = upload(client, member, buf.getvalue(), "mixed.pdf", platform=platform)["id"]
+    d = show(client, member, doc_id)
+    assert d["status"] == "ready", d["error"]
+    assert d["pages"] == 3 and d["source"] == "mixed"
+    pages = client.get(f"/api/v1/documents/{doc_id}/pages", headers=member).json()["items"]
+    assert [p["source"] for p in pages] == ["text-layer", "ocr", "ocr"]
+    assert pages[1]["blank"] and not pages[1]["text"].strip()
+    assert pages[2]["rotation"] == 180 and "Khoa học" in pages[2]["text"]
+    pdf = pdfium.PdfDocument(client.get(f"/api/v1/documents/{doc_id}/pdf", headers=member).content)
+    assert len(pdf) == 3
+    assert "Đào tạo kỹ năng" in " ".join(pdf[0].get_textpage().get_text_bounded().split())  # the original page
+    assert "2315" in pdf[2].get_textpage().get_text_bounded()  # the OCR text layer, upright
+
+
+def test_a_document_in_another_language_is_flagged(client, platform, member, tmp_path):
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "en.pdf"
+    c = canvas.Canvas(str(path))
+    y = 800
+    for line in ["MEMORANDUM OF UNDERSTANDING", "between the City of Example and the University of Nowhere",
+                 "The parties agree to cooperate on research in artificial intelligence and data sharing.",
+                 "This memorandum takes effect on the date of signature by both parties."]:
+        c.drawString(60, y, line)
+        y -= 20
+    c.save()
+    d = show(client, member, upload(client, member, path.read_bytes(), "en.pdf", platform=platform)["id"])
+    assert d["status"] == "ready" and d["language_ok"] is False
+    assert d["number"] is None and d["doc_type"] is None  # nothing invented
