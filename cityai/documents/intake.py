@@ -137,7 +137,7 @@ def _pdf_pages(path: Path, dpi: int) -> Iterator[Page]:
             page = pdf[i]
             try:
                 textpage = page.get_textpage()
-                text = textpage.get_text_bounded() or ""
+                text = (textpage.get_text_bounded() or "").replace("\r\n", "\n").replace("\r", "\n")
                 textpage.close()
                 width, height = page.get_size()
                 if text_layer_is_sound(text):

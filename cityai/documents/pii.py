@@ -105,8 +105,26 @@ PHONE_CONTEXT = re.compile(r"(?i)(điện\s*thoại|đt|sđt|dđ|di\s*động|li
                            r"(?:\S+\W{0,3}){0,2}$")
 
 
+NEW_ITEM = re.compile(r"^\s*(?:[-+•*]|\d{1,3}[.)]|[a-zđ][.)]|[^\n:]{1,30}:)")
+
+
+def _flatten(text: str) -> str:
+    """Line breaks inside a paragraph become spaces (same length, so offsets stay valid): a phone number or an
+    address that wraps onto the next line is found whole. A break before a new item (a dash, "1.", "Điện
+    thoại:") stays."""
+    lines = text.split("\n")
+    out = []
+    for i, line in enumerate(lines):
+        out.append(line)
+        if i < len(lines) - 1:
+            nxt = lines[i + 1]
+            out.append("\n" if not line.strip() or not nxt.strip() or NEW_ITEM.match(nxt) else " ")
+    return "".join(out)
+
+
 def detect(text: str, *, today: dt.date | None = None) -> list[Hit]:
     """Every personal-data hit in ``text``, in order, overlaps resolved (the longer, surer hit wins)."""
+    original, text = text, _flatten(text)
     hits: list[Hit] = []
     for m in RE_CMND.finditer(text):
         kind = "cccd" if len(m.group(1)) == 12 and cccd_info(m.group(1), today) else "cmnd"
@@ -132,8 +150,9 @@ def detect(text: str, *, today: dt.date | None = None) -> list[Hit]:
     for m in RE_DOB.finditer(text):
         hits.append(Hit("dob", m.group(1), m.start(1), m.end(1), 0.9))
     for m in RE_ADDRESS.finditer(text):
-        value = m.group(1).rstrip(" .,")
-        hits.append(Hit("address", value, m.start(1), m.start(1) + len(value), 0.85))
+        value = m.group(1).rstrip(" .,/")  # "./." closes a document
+        start = m.start(1) + len(value) - len(value.lstrip())
+        hits.append(Hit("address", value.strip(), start, m.start(1) + len(value), 0.85))
     for m in RE_STREET.finditer(text):
         # the street name: the capitalised words after "đường" ("Nguyễn Huệ", not "trước ngày")
         end, words = m.start(1), 0
@@ -143,7 +162,8 @@ def detect(text: str, *, today: dt.date | None = None) -> list[Hit]:
             end, words = m.start(1) + w.end(), words + 1
         if words:
             hits.append(Hit("address", text[m.start():end], m.start(), end, 0.6))
-    return _resolve(hits)
+    # report the text as it stands in the document (with its line breaks), at the same offsets
+    return [Hit(h.kind, original[h.start:h.end], h.start, h.end, h.score, h.detail) for h in _resolve(hits)]
 
 
 def _resolve(hits: list[Hit]) -> list[Hit]:

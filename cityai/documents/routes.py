@@ -88,6 +88,21 @@ def redacted(document_id: str, ctx: CtxDep, style: Literal["label", "mask"] = "l
                     headers={"Content-Disposition": f'attachment; filename="{document_id}-redacted.txt"'})
 
 
+@router.get("/{document_id}/redacted.pdf", responses=ERRORS, response_class=StreamingResponse)
+def redacted_pdf(document_id: str, ctx: CtxDep,
+                 kinds: Annotated[list[str] | None, Query(description="personal-data kinds to black out (default all)")]
+                 = None) -> Response:
+    """The pages as images with black boxes over the personal data found; no text layer is left."""
+    import shutil
+
+    from starlette.background import BackgroundTask
+    from starlette.responses import FileResponse
+
+    path = service.document_redacted_pdf(ctx, document_id=document_id, kinds=kinds)
+    return FileResponse(path, media_type="application/pdf", filename=f"{document_id}-redacted.pdf",
+                        background=BackgroundTask(shutil.rmtree, path.parent, True))
+
+
 @router.get("/{document_id}/pdf", responses=ERRORS, response_class=StreamingResponse)
 def pdf(document_id: str, ctx: CtxDep) -> Response:
     """The searchable PDF (OCR text layer over the page images; a PDF with a sound text layer as it came)."""

@@ -718,3 +718,88 @@ def page_to_dict(p: DocumentPage, document_id: str) -> dict[str, Any]:
             "words": p.words, "image_url": f"/api/v1/documents/{document_id}/pages/{p.number}/image"
             if p.image_key else None}
 
+
+
+# ------------------------------------------------------------------ redacted PDF
+
+REDACT_DPI = 150
+
+
+@authz.action("document.redacted_pdf", scope="read", auth=_auth_read)
+def document_redacted_pdf(ctx: Context, *, document_id: str, kinds: list[str] | None = None) -> Path:
+    """A PDF of the document's pages as images with black boxes over the personal data found (no text
+    layer: nothing redacted can be copied back out). Returns a temporary file the caller deletes.
+
+    The boxes come from searching each finding's words in the searchable PDF's text layer (the OCR text
+    over scans, the original text layer otherwise), page by page.
+    """
+    from cityai.documents import pii
+
+    doc = get_document(ctx, document_id)
+    if doc.status != "ready":
+        raise invalid_state(("Văn bản chưa xử lý xong.", "The document has not been processed yet."))
+    key = doc.pdf_key or (doc.original_key if doc.media_type == "application/pdf" else None)
+    if key is None:
+        raise invalid_state(("Văn bản này (DOCX) không có bản PDF; hãy tải bản văn bản đã che.",
+                             "This document (DOCX) has no PDF; download the redacted text instead."))
+    wanted = set(kinds or pii.KINDS)
+    unknown = wanted - set(pii.KINDS)
+    if unknown:
+        raise invalid((f"Loại không hợp lệ: {', '.join(sorted(unknown))}.", f"Unknown kinds: {', '.join(sorted(unknown))}."),
+                      field="kinds", allowed=sorted(pii.KINDS))
+    hits = [h for h in (doc.fields or {}).get("personal_data") or [] if h["kind"] in wanted]
+    tmp = Path(_tmpdir(ctx))
+    src = tmp / "source.pdf"
+    with ctx.platform.storage.open(key) as fh, open(src, "wb") as dst:
+        shutil.copyfileobj(fh, dst, 1 << 20)
+    out = tmp / "redacted.pdf"
+    boxes = _redact_pdf(src, out, [h["text"] for h in hits])
+    ctx.audit_now("document.redacted_pdf", "document", doc.id, kinds=sorted(wanted), findings=len(hits), boxes=boxes)
+    return out
+
+
+def _redact_pdf(src: Path, out: Path, needles: list[str]) -> int:
+    """Render each page, black out every occurrence of each needle, write an image-only PDF.
+
+    A needle is matched with whitespace ignored on both sides, so a phone number or an address that wraps
+    onto the next line is still found whole (and a short word of it is never blacked out elsewhere).
+    """
+    import pypdfium2 as pdfium
+    from PIL import ImageDraw
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas as rl_canvas
+
+    wanted = sorted({"".join(n.split()) for n in needles if len("".join(n.split())) >= 3}, key=len, reverse=True)
+    pdf = pdfium.PdfDocument(str(src))
+    c = rl_canvas.Canvas(str(out), pageCompression=1)
+    scale = REDACT_DPI / 72
+    total = 0
+    try:
+        for i in range(len(pdf)):
+            page = pdf[i]
+            width, height = page.get_size()
+            image = page.render(scale=scale).to_pil().convert("RGB")
+            draw = ImageDraw.Draw(image)
+            textpage = page.get_textpage()
+            text = textpage.get_text_range()
+            keep = [(ch, k) for k, ch in enumerate(text) if not ch.isspace()]
+            compact = "".join(ch for ch, _k in keep)
+            for needle in wanted:
+                at = compact.find(needle)
+                while at >= 0:
+                    first, last = keep[at][1], keep[at + len(needle) - 1][1]
+                    for r in range(textpage.count_rects(first, last - first + 1)):
+                        left, bottom, right, top = textpage.get_rect(r)
+                        draw.rectangle([left * scale - 1, (height - top) * scale - 1, right * scale + 1,
+                                        (height - bottom) * scale + 1], fill="black")
+                        total += 1
+                    at = compact.find(needle, at + len(needle))
+            textpage.close()
+            page.close()
+            c.setPageSize((width, height))
+            c.drawImage(ImageReader(image), 0, 0, width=width, height=height)
+            c.showPage()
+        c.save()
+    finally:
+        pdf.close()
+    return total

@@ -226,6 +226,20 @@ def test_personal_data_is_detected_shown_and_redacted(client, platform, member):
     assert "█" * 12 in masked
     page = client.get(f"/documents/{doc_id}", headers=member)
     assert page.status_code == 200 and "079203001234" in page.text  # reviewers see what was found
+    # the redacted PDF: images only, black boxes where the findings were
+    import pypdfium2 as pdfium
+
+    r = client.get(f"/api/v1/documents/{doc_id}/redacted.pdf", headers=member)
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    red = pdfium.PdfDocument(r.content)
+    assert red[0].get_textpage().get_text_bounded().strip() == ""  # nothing to copy back out
+    original = pdfium.PdfDocument(client.get(f"/api/v1/documents/{doc_id}/pdf", headers=member).content)
+    dark = lambda im: sum(1 for v in im.convert("L").getdata() if v < 40)  # noqa: E731
+    assert dark(red[0].render(scale=1).to_pil()) > dark(original[0].render(scale=1).to_pil()) + 500
+    with platform.transaction() as db:
+        entry = db.execute(select(AuditEntry).where(AuditEntry.action == "document.redacted_pdf")).scalar_one()
+    assert json.loads(entry.detail)["boxes"] >= 3
+    assert client.get(f"/api/v1/documents/{doc_id}/redacted.pdf?kinds=nope", headers=member).status_code == 422
 
 
 def test_mixed_pdf_blank_and_rotated_scans_and_the_assembled_searchable_pdf(client, platform, member):
