@@ -234,7 +234,7 @@ def test_personal_data_is_detected_shown_and_redacted(client, platform, member):
     red = pdfium.PdfDocument(r.content)
     assert red[0].get_textpage().get_text_bounded().strip() == ""  # nothing to copy back out
     original = pdfium.PdfDocument(client.get(f"/api/v1/documents/{doc_id}/pdf", headers=member).content)
-    dark = lambda im: sum(1 for v in im.convert("L").getdata() if v < 40)  # noqa: E731
+    dark = lambda im: int((__import__("numpy").asarray(im.convert("L")) < 40).sum())  # noqa: E731
     assert dark(red[0].render(scale=1).to_pil()) > dark(original[0].render(scale=1).to_pil()) + 500
     with platform.transaction() as db:
         entry = db.execute(select(AuditEntry).where(AuditEntry.action == "document.redacted_pdf")).scalar_one()
