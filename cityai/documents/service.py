@@ -434,7 +434,7 @@ def process(run: JobRun) -> dict:
         raw = "\n".join(p["text"] or "" for p in result["pages"])
         fields = nd30.parse(raw)  # it normalizes line by line itself (joining lines first can mix blocks)
         text = normalize.normalize_text(raw)
-        _tidy(fields)
+        _tidy(fields, _known_names(platform))
         fields["tables"] = _tables(result["tables"])
         fields["language_ok"] = _looks_vietnamese(text)
         hits = pii.detect(text)
@@ -475,16 +475,52 @@ def process(run: JobRun) -> dict:
 _EDGE_NOISE = "_`'\".,;:|-–—…~*^"
 
 
-def _tidy(fields: dict[str, Any]) -> None:
-    """Strip scan noise at the ends of name-like fields (an underline read as "_", a stray "`")."""
+# Positions that sign documents, as ND30 writes them: an OCR reading that differs only in its marks
+# ("PHO GIAM ĐỌC") is put back to the known form.
+POSITIONS = (
+    "CHỦ TỊCH", "PHÓ CHỦ TỊCH", "GIÁM ĐỐC", "PHÓ GIÁM ĐỐC", "TỔNG GIÁM ĐỐC", "PHÓ TỔNG GIÁM ĐỐC",
+    "CHÁNH VĂN PHÒNG", "PHÓ CHÁNH VĂN PHÒNG", "TRƯỞNG PHÒNG", "PHÓ TRƯỞNG PHÒNG", "TRƯỞNG BAN", "PHÓ TRƯỞNG BAN",
+    "BỘ TRƯỞNG", "THỨ TRƯỞNG", "THỦ TƯỚNG", "PHÓ THỦ TƯỚNG", "CHÁNH THANH TRA", "PHÓ CHÁNH THANH TRA",
+    "CỤC TRƯỞNG", "PHÓ CỤC TRƯỞNG", "VỤ TRƯỞNG", "PHÓ VỤ TRƯỞNG", "VIỆN TRƯỞNG", "PHÓ VIỆN TRƯỞNG",
+    "HIỆU TRƯỞNG", "PHÓ HIỆU TRƯỞNG", "CHỦ NHIỆM", "PHÓ CHỦ NHIỆM", "BÍ THƯ", "PHÓ BÍ THƯ", "THƯ KÝ",
+    "CHỦ TỌA", "KẾ TOÁN TRƯỞNG", "TRƯỞNG ĐOÀN", "GIÁM ĐỐC TRUNG TÂM", "TRƯỞNG CÔNG AN", "CHỈ HUY TRƯỞNG",
+)
+STANDARD_ISSUERS = ("ỦY BAN NHÂN DÂN THÀNH PHỐ HỒ CHÍ MINH", "HỘI ĐỒNG NHÂN DÂN THÀNH PHỐ HỒ CHÍ MINH",
+                    "ỦY BAN NHÂN DÂN", "HỘI ĐỒNG NHÂN DÂN", "CHÍNH PHỦ", "THỦ TƯỚNG CHÍNH PHỦ")
+
+
+def _key(text: str) -> str:
+    from cityai.documents.normalize import fold
+
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in fold(text)).split())
+
+
+def _known_names(platform: Any) -> dict[str, str]:
+    """Folded name -> the name as written, for issuers: the agency registry (upper case) and the usual ones."""
+    names = {_key(n): n for n in STANDARD_ISSUERS}
+    with platform.transaction() as db:
+        for (name,) in db.execute(select(Agency.name)):
+            names.setdefault(_key(name), name.upper())
+    return names
+
+
+def _tidy(fields: dict[str, Any], issuers: dict[str, str] | None = None) -> None:
+    """Strip scan noise at the ends of name-like fields (an underline read as "_", a stray "`"), and put an
+    issuer or a position back to its known spelling when the reading differs only in marks and punctuation
+    (OCR loses stacked diacritics on bold capitals: "ÙY BAN ... HỒ CHÍ MINH_" -> "ỦY BAN ... HỒ CHÍ MINH")."""
+    positions = {_key(p): p for p in POSITIONS}
     for key in ("issuer", "parent_issuer", "place"):
         if isinstance(fields.get(key), str):
             fields[key] = fields[key].strip(_EDGE_NOISE + " ") or None
+            if key != "place" and fields[key] and issuers:
+                fields[key] = issuers.get(_key(fields[key]), fields[key])
     signer = fields.get("signer")
     if isinstance(signer, dict):
         for key in ("position", "name", "authority_of"):
             if isinstance(signer.get(key), str):
                 signer[key] = signer[key].strip(_EDGE_NOISE + " ") or None
+        if signer.get("position"):
+            signer["position"] = positions.get(_key(signer["position"]), signer["position"])
 
 
 def _looks_vietnamese(text: str) -> bool:

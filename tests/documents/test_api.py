@@ -295,3 +295,18 @@ def test_a_document_in_another_language_is_flagged(client, platform, member, tmp
     d = show(client, member, upload(client, member, path.read_bytes(), "en.pdf", platform=platform)["id"])
     assert d["status"] == "ready" and d["language_ok"] is False
     assert d["number"] is None and d["doc_type"] is None  # nothing invented
+
+
+def test_ocr_readings_of_known_names_are_put_back():
+    from cityai.documents import service
+
+    fields = {"issuer": "SỞ KHOA HOC VÀ CÔNG NGHÊ.", "parent_issuer": "ÙY BAN NHÂN DÂN THÀNH PHỐ HỒ CHÍ MINH_",
+              "place": "Thành phố Hồ Chí Minh", "signer": {"position": "`... PHO GIAM ĐỌC", "name": "Trần Thị Bích"}}
+    service._tidy(fields, {service._key("Sở Khoa học và Công nghệ"): "SỞ KHOA HỌC VÀ CÔNG NGHỆ",
+                           **{service._key(n): n for n in service.STANDARD_ISSUERS}})
+    assert fields["issuer"] == "SỞ KHOA HỌC VÀ CÔNG NGHỆ"
+    assert fields["parent_issuer"] == "ỦY BAN NHÂN DÂN THÀNH PHỐ HỒ CHÍ MINH"
+    assert fields["signer"]["position"] == "PHÓ GIÁM ĐỐC"
+    odd = {"issuer": "BAN QUẢN LÝ KHU CÔNG NGHỆ CAO", "signer": {"position": "TRƯỞNG BAN CHỈ ĐẠO"}}
+    service._tidy(odd, {})
+    assert odd["issuer"] == "BAN QUẢN LÝ KHU CÔNG NGHỆ CAO" and odd["signer"]["position"] == "TRƯỞNG BAN CHỈ ĐẠO"
