@@ -88,3 +88,50 @@ class DocumentCorrection(Base):
     new_value: Mapped[dict | list | str | None] = mapped_column(JSON)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+CLASSIFIER_STATUSES = {
+    "training": ("Đang huấn luyện", "Training"),
+    "ready": ("Sẵn sàng", "Ready"),
+    "failed": ("Lỗi", "Failed"),
+}
+
+
+class DocumentClassifier(Base):
+    """One trained version of an agency's named document classifier (sector, topic ...) and its report."""
+
+    __tablename__ = "doc_classifier"
+    __table_args__ = (UniqueConstraint("agency_id", "name", "version", name="uq_doc_classifier_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id", ondelete="RESTRICT"), index=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)  # "linh-vuc"
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="training")  # training | ready | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    algorithm: Mapped[str | None] = mapped_column(String(32))  # logreg | svm (chosen by cross-validation)
+    labels: Mapped[list] = mapped_column(JSON, default=list)
+    # per-class precision/recall/F1/support, accuracy, macro-F1, confusion matrix, the cross-validation scheme
+    metrics: Mapped[dict] = mapped_column(JSON, default=dict)
+    sources: Mapped[dict] = mapped_column(JSON, default=dict)  # where the examples came from (counts)
+    model_key: Mapped[str | None] = mapped_column(String(1000))  # storage key of the model file
+    data_key: Mapped[str | None] = mapped_column(String(1000))  # storage key of the training examples
+    job_id: Mapped[str | None] = mapped_column(String(32))
+    trained_on: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class DocumentLabel(Base):
+    """A reviewer's label of a document for a classifier name: training data (``use_documents``)."""
+
+    __tablename__ = "doc_label"
+    __table_args__ = (UniqueConstraint("document_id", "classifier", name="uq_doc_label_document_classifier"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("doc_document.id", ondelete="CASCADE"), index=True)
+    classifier: Mapped[str] = mapped_column(String(64), index=True)
+    label: Mapped[str] = mapped_column(String(100))
+    labelled_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -17,8 +17,9 @@ def cityai_migration_dirs() -> list[str]:
 
 @hookimpl
 def cityai_routes(app: Any, platform: Any) -> None:
-    from cityai.documents import pages, routes
+    from cityai.documents import classify_routes, pages, routes
 
+    app.include_router(classify_routes.router)  # before routes: /classifiers is not a document id
     app.include_router(routes.router)
     app.include_router(pages.router)
 
@@ -30,9 +31,10 @@ def cityai_template_dirs() -> list[str]:
 
 @hookimpl
 def cityai_job_kinds() -> list[Any]:
+    from cityai.documents.classify import TRAIN_JOB
     from cityai.documents.service import PROCESS_JOB
 
-    return [PROCESS_JOB]
+    return [PROCESS_JOB, TRAIN_JOB]
 
 
 @hookimpl

@@ -39,6 +39,7 @@ from cityai.documents.models import Document, DocumentCorrection, DocumentPage, 
 log = logging.getLogger("cityai.documents")
 DOCUMENT = ("văn bản", "document")
 PREVIEW_WIDTH = 1000
+DOCTYPE_MIN_CONFIDENCE = 0.5  # below it the type stays empty (a reviewer picks it) rather than a weak guess
 CORRECTABLE = ("doc_type", "doc_type_code", "number", "symbol", "issuer", "parent_issuer", "place", "issued_date",
                "title", "legal_bases", "signer", "recipients", "urgency", "secrecy")
 
@@ -435,6 +436,18 @@ def process(run: JobRun) -> dict:
         fields = nd30.parse(raw)  # it normalizes line by line itself (joining lines first can mix blocks)
         text = normalize.normalize_text(raw)
         _tidy(fields, _known_names(platform))
+        if not fields.get("doc_type") and _looks_vietnamese(raw):  # no title line or symbol read: the model
+            # guesses from the body
+            from cityai.documents import classify
+
+            guess = classify.doc_type(raw, fields, home=platform.settings.home)
+            if guess.get("doc_type") and (guess.get("confidence") or 0) >= DOCTYPE_MIN_CONFIDENCE:
+                fields["doc_type"], fields["doc_type_code"] = guess["doc_type"], guess["doc_type_code"]
+                fields.setdefault("confidence", {})["doc_type"] = round(float(guess["confidence"]), 3)
+                fields["doc_type_source"] = "model"
+            fields["doc_type_candidates"] = guess.get("candidates", [])[:3]
+        else:
+            fields["doc_type_source"] = "rule"
         fields["tables"] = _tables(result["tables"])
         fields["language_ok"] = _looks_vietnamese(text)
         hits = pii.detect(text)
@@ -735,6 +748,7 @@ def to_dict(doc: Document, locale: str = "vi") -> dict[str, Any]:
         "national_title": f.get("national_title"), "motto": f.get("motto"), "sections": f.get("sections") or [],
         "annexes": f.get("annexes") or [], "blanks": f.get("blanks") or [], "tables": f.get("tables") or [],
         "field_confidence": f.get("confidence") or {}, "corrected": sorted((doc.corrected or {}).keys()),
+        "doc_type_source": f.get("doc_type_source"), "doc_type_candidates": f.get("doc_type_candidates") or [],
         "language_ok": f.get("language_ok"), "batch_skipped": f.get("batch_skipped") or [],
         "personal_data": f.get("personal_data") or [], "personal_data_summary": f.get("personal_data_summary") or {},
         "text": doc.text, "created_at": doc.created_at.isoformat() if doc.created_at else None,

@@ -310,3 +310,31 @@ def test_ocr_readings_of_known_names_are_put_back():
     odd = {"issuer": "BAN QUẢN LÝ KHU CÔNG NGHỆ CAO", "signer": {"position": "TRƯỞNG BAN CHỈ ĐẠO"}}
     service._tidy(odd, {})
     assert odd["issuer"] == "BAN QUẢN LÝ KHU CÔNG NGHỆ CAO" and odd["signer"]["position"] == "TRƯỞNG BAN CHỈ ĐẠO"
+
+
+def test_the_type_of_a_document_without_its_header_comes_from_the_model(client, platform, member, tmp_path):
+    """Only the body of a Quyết định (a scan cut below the title): the rule finds no type, the model does."""
+    import dataclasses
+
+    spec = dataclasses.replace(QUYET_DINH, doc_type="", title="", number_line="", place_date="",
+                               issuer="", parent_issuer=None)
+    from reportlab.pdfgen import canvas
+
+    body = samples.spec_text(spec, parts=("body",))
+    path = tmp_path / "body.pdf"
+    c = canvas.Canvas(str(path))
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    pdfmetrics.registerFont(TTFont("BodyFont", str(samples.find_font("DejaVuSans"))))
+    c.setFont("BodyFont", 10)
+    y = 800
+    for line in body.splitlines():
+        for k in range(0, len(line), 95):
+            c.drawString(40, y, line[k:k + 95])
+            y -= 14
+    c.save()
+    d = show(client, member, upload(client, member, path.read_bytes(), "body.pdf", platform=platform)["id"])
+    assert d["status"] == "ready", d["error"]
+    assert (d["doc_type"], d["doc_type_code"], d["doc_type_source"]) == ("Quyết định", "QĐ", "model")
+    assert d["doc_type_candidates"][0]["doc_type"] == "Quyết định" and d["field_confidence"]["doc_type"] >= 0.5
