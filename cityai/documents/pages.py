@@ -110,3 +110,56 @@ async def correct(request: Request, document_id: str, ctx: CtxDep) -> Response:
     if changes:
         service.document_correct(ctx, document_id=document_id, changes=changes)
     return RedirectResponse(f"/documents/{document_id}?saved=1", status_code=303)
+
+
+# ------------------------------------------------------------------ classifiers
+# (a router of its own, included before ``router``: /documents/classifiers is not a document id)
+
+classifier_router = APIRouter(include_in_schema=False)
+
+
+
+@classifier_router.get("/documents/classifiers", response_class=HTMLResponse)
+def classifiers_page(request: Request, ctx: CtxDep) -> Response:
+    """The agency's classifiers with their evaluation summary; a form to train one."""
+    from cityai.documents import classify
+
+    if ctx.actor.is_anonymous:
+        return _login(request)
+    rows, _total = classify.classifier_list(ctx, limit=100)
+    agencies = [a for a in ctx.db.execute(select(Agency).order_by(Agency.name)).scalars()
+                if ctx.has_role(a.id, "editor")]
+    return render(request, "documents/classifiers.html", {
+        "classifiers": [classify.to_dict(c, ctx.locale, report=False) for c in rows], "agencies": agencies})
+
+
+@classifier_router.post("/documents/classifiers")
+def classifiers_train(request: Request, ctx: CtxDep, agency_id: Annotated[int, Form()],
+                      name: Annotated[str, Form(max_length=63)],
+                      corpus: Annotated[str, Form(max_length=32)] = "",
+                      use_documents: Annotated[str, Form(max_length=8)] = "") -> Response:
+    from cityai.documents import classify
+
+    c = classify.classifier_train(ctx, agency_id=agency_id, name=name, corpus=corpus or None,
+                                  use_documents=bool(use_documents))
+    return RedirectResponse(f"/documents/classifiers/{c.id}", status_code=303)
+
+
+@classifier_router.get("/documents/classifiers/{classifier_id}", response_class=HTMLResponse)
+def classifier_page(request: Request, classifier_id: int, ctx: CtxDep) -> Response:
+    """One classifier's evaluation report: per-class precision/recall/F1 and the confusion matrix."""
+    from cityai.documents import classify
+
+    if ctx.actor.is_anonymous:
+        return _login(request)
+    c = classify.to_dict(classify.classifier_show(ctx, classifier_id=classifier_id), ctx.locale)
+    job = jobs.to_dict(jobs.show.unchecked(ctx, job_id=c["job_id"]), ctx.locale) \
+        if c["job_id"] and c["status"] == "training" else None
+    cm = (c.get("metrics") or {}).get("confusion_matrix") or {}
+    matrix = cm.get("matrix") or []
+    cells = []
+    for i, row in enumerate(matrix):
+        total = sum(row) or 1
+        cells.append([{"n": n, "share": n / total, "diag": i == j} for j, n in enumerate(row)])
+    return render(request, "documents/classifier.html", {"c": c, "job": job, "labels": cm.get("labels") or [],
+                                                          "cells": cells})

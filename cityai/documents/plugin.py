@@ -21,6 +21,7 @@ def cityai_routes(app: Any, platform: Any) -> None:
 
     app.include_router(classify_routes.router)  # before routes: /classifiers is not a document id
     app.include_router(routes.router)
+    app.include_router(pages.classifier_router)
     app.include_router(pages.router)
 
 

@@ -428,3 +428,29 @@ def test_role_operation_matrix(platform, users):
                 if authz.is_allowed(ctx, name, **kwargs):
                     actual[name].add(role)
     assert {k: frozenset(v) for k, v in actual.items()} == EXPECTED
+
+
+def test_classifier_pages_show_the_report_and_the_confusion_matrix(client, platform, users):
+    from cityai.core import jobs
+    from tests.conftest import login
+
+    editor = login(client, users.editor)
+    page = client.get("/documents/classifiers", headers=editor)
+    assert page.status_code == 200 and 'data-testid="train-classifier"' in page.text
+    r = client.post("/api/v1/documents/classifiers", headers=editor,
+                    json={"agency_id": users.dept, "name": "linh-vuc", "corpus": "sectors"})
+    assert r.status_code == 202, r.text
+    body = r.json()
+    jobs.execute(platform, body["job_id"])
+    report = client.get(f"/documents/classifiers/{body['id']}", headers=editor)
+    assert report.status_code == 200
+    assert 'data-testid="per-class"' in report.text and "Giáo dục" in report.text
+    import re
+
+    matrix = re.search(r'<table data-testid="confusion".*?</table>', report.text, re.S).group(0)
+    labels = client.get(f"/api/v1/documents/classifiers/{body['id']}", headers=editor).json()["labels"]
+    assert len(labels) == 10 and matrix.count("<tr>") == 1 + len(labels)  # the header and one row per sector
+    listing = client.get("/documents/classifiers", headers=editor).text
+    assert "linh-vuc" in listing
+    outsider = login(client, users.outsider)
+    assert client.get(f"/documents/classifiers/{body['id']}", headers=outsider).status_code == 403
