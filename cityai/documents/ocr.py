@@ -714,6 +714,22 @@ def hocr(result: PageResult, page_number: int = 1) -> str:
 # ------------------------------------------------------------------------------------------- pool
 
 
+def _utf8(api: Any) -> str:
+    """The recognised text; tesserocr raises RuntimeError("No text returned") for a region without text
+    (an empty table cell, a page of noise): that is an empty result, not a failure."""
+    try:
+        return _nfc(api.GetUTF8Text())
+    except RuntimeError:
+        return ""
+
+
+def _it_text(r: Any, level: Any) -> str:
+    try:
+        return r.GetUTF8Text(level) or ""
+    except RuntimeError:  # an element without text
+        return ""
+
+
 class _Engine:
     __slots__ = ("index", "api", "osd")
 
@@ -884,7 +900,7 @@ class OcrPool:
             api.SetSourceResolution(res)
             api.Recognize()
             if not tables:
-                text = _nfc(api.GetUTF8Text())
+                text = _utf8(api)
                 _collect_words(api, counter, words)
                 return text, words, []
             segments = _collect_words(api, counter, words, blocks=True)  # [(top, text)]
@@ -903,7 +919,7 @@ class OcrPool:
                             continue
                         api.SetRectangle(x0 + pad, y0 + pad, x1 - x0 - 2 * pad, y1 - y0 - 2 * pad)
                         api.Recognize()
-                        cells.append(" ".join(_nfc(api.GetUTF8Text()).split()))
+                        cells.append(" ".join(_utf8(api).split()))
                         _collect_words(api, counter, words, new_block=True)
                     rows.append(cells)
                 table_texts.append(rows)
@@ -1036,10 +1052,10 @@ def _collect_words(api: Any, counter: dict, words: list[Word], blocks: bool = Fa
             counter["block"] += 1
             if blocks:
                 bb = r.BoundingBox(RIL.BLOCK)
-                out.append((bb[1] if bb else 0, _nfc(r.GetUTF8Text(RIL.BLOCK))))
+                out.append((bb[1] if bb else 0, _nfc(_it_text(r, RIL.BLOCK))))
         if r.IsAtBeginningOf(RIL.TEXTLINE):
             counter["line"] += 1
-        word = r.GetUTF8Text(RIL.WORD)
+        word = _it_text(r, RIL.WORD)
         if not word or not word.strip():
             continue
         bbox = r.BoundingBox(RIL.WORD)

@@ -330,3 +330,15 @@ def test_searchable_pdf_lines_up_images():
     plain = ocr.PageResult(text="", words=[], confidence=0.0, rotation=0, skew=0.0, blank=False,
                            width=300, height=400, seconds=0.0)
     assert _page_image(original, plain) is original
+
+
+def test_a_region_without_text_is_an_empty_result_not_a_failure():
+    """tesserocr raises RuntimeError("No text returned") for an empty region (an empty table cell): the
+    page must still be read (the extraction benchmark once lost a whole document to it)."""
+    from cityai.documents import ocr
+
+    class Empty:
+        def GetUTF8Text(self, *a):
+            raise RuntimeError("No text returned")
+
+    assert ocr._utf8(Empty()) == "" and ocr._it_text(Empty(), 0) == ""
