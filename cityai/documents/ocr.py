@@ -714,6 +714,26 @@ def hocr(result: PageResult, page_number: int = 1) -> str:
 # ------------------------------------------------------------------------------------------- pool
 
 
+# pages scanned under this resolution are enlarged before recognition (CITYAI_OCR_UPSCALE_BELOW_DPI; 0: never) ...
+UPSCALE_BELOW_DPI = int(os.environ.get("CITYAI_OCR_UPSCALE_BELOW_DPI", "200"))
+UPSCALE_TARGET_DPI = 300  # ... to about this one (measured: 150 dpi "Nơi nhận" blocks, 11 pt, went from
+UPSCALE_MAX = 2.0  # mostly unread to read; benchmarks/extraction.py, docs/benchmarks.md)
+
+
+def _upscaled(image: "Image.Image", scale: float) -> "Image.Image":
+    from PIL import Image
+
+    out = image.convert("L").resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS)
+    return out
+
+
+def _unscaled(result: tuple[str, list[Word], list], scale: float) -> tuple[str, list[Word], list]:
+    """Word boxes of a recognition on an enlarged page, back in the page's own pixels."""
+    text, words, tables = result
+    return text, [Word(w.text, w.conf, tuple(round(v / scale) for v in w.bbox), w.line, w.block)  # type: ignore[arg-type]
+                  for w in words], tables
+
+
 def _utf8(api: Any) -> str:
     """The recognised text; tesserocr raises RuntimeError("No text returned") for a region without text
     (an empty table cell, a page of noise): that is an empty result, not a failure."""
@@ -881,6 +901,11 @@ class OcrPool:
         h, w = arr.shape
         res = int(dpi) if dpi else _guess_dpi(w, h)
         tables = tables or []
+        scale = min(UPSCALE_MAX, UPSCALE_TARGET_DPI / res) if res < UPSCALE_BELOW_DPI else 1.0
+        if scale > 1.01:  # small print of low-resolution scans: Tesseract reads it better enlarged
+            return _unscaled(OcrPool._run(eng, _upscaled(image, scale), round(res * scale),
+                                                 [[[tuple(round(v * scale) for v in c) for c in r] for r in t]
+                                                  for t in tables]), scale)
         page = arr
         boxes = []
         for t in tables:

@@ -342,3 +342,16 @@ def test_a_region_without_text_is_an_empty_result_not_a_failure():
             raise RuntimeError("No text returned")
 
     assert ocr._utf8(Empty()) == "" and ocr._it_text(Empty(), 0) == ""
+
+
+def test_low_resolution_pages_are_read_enlarged_with_boxes_in_the_page_pixels():
+    from cityai.documents import ocr, samples
+
+    page = samples.render_images(samples.SAMPLE_SPECS[1], dpi=150, pages=[0])[0]
+    page.info["dpi"] = (150, 150)
+    with ocr.OcrPool(size=1) as pool:
+        result = pool.recognize(page)
+    assert result.width == page.width and result.height == page.height  # not the enlarged size
+    assert result.words and all(0 <= w.bbox[0] < w.bbox[2] <= page.width + 2 and 0 <= w.bbox[1] < w.bbox[3]
+                                <= page.height + 2 for w in result.words)
+    assert "UBND Thành phố (để báo cáo)" in result.text and "Lưu: VT" in result.text  # 11 pt "Nơi nhận" items
