@@ -338,3 +338,25 @@ def test_the_type_of_a_document_without_its_header_comes_from_the_model(client, 
     assert d["status"] == "ready", d["error"]
     assert (d["doc_type"], d["doc_type_code"], d["doc_type_source"]) == ("Quyết định", "QĐ", "model")
     assert d["doc_type_candidates"][0]["doc_type"] == "Quyết định" and d["field_confidence"]["doc_type"] >= 0.5
+
+
+def test_a_scanned_pdf_page_is_rendered_at_its_own_resolution(tmp_path):
+    """A 200-dpi scan embedded in a PDF is OCRed at 200 dpi, not blown up to 300 (time and memory)."""
+    import pypdfium2 as pdfium
+    from reportlab.lib.utils import ImageReader
+    from reportlab.pdfgen import canvas
+
+    from cityai.documents import intake
+
+    im = samples.render_images(DU_THAO, dpi=200, pages=[0])[0]
+    c = canvas.Canvas(str(tmp_path / "s.pdf"))
+    w, h = im.width * 72 / 200, im.height * 72 / 200
+    c.setPageSize((w, h))
+    c.drawImage(ImageReader(im), 0, 0, width=w, height=h)
+    c.showPage()
+    c.save()
+    page = next(intake.pages(tmp_path / "s.pdf", "pdf"))
+    assert page.kind == "image" and page.image.info["dpi"] == (200, 200)
+    assert abs(page.image.width - im.width) <= 2
+    text_page = pdfium.PdfDocument(samples.render_pdf(DU_THAO))[0]
+    assert intake._scan_dpi(text_page, *text_page.get_size()) is None  # no page-sized image: the default
