@@ -8,7 +8,9 @@ Other schemes are added by registering a factory in :data:`STORES` (e.g. from a 
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -27,6 +29,38 @@ class BlobStore(Protocol):
 
 class InvalidKey(ValueError):
     pass
+
+
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_filename(name: str | None, default: str = "upload") -> str:
+    """A file name with no path parts and no surprising characters ('../../x.csv' -> 'x.csv')."""
+    from pathlib import PurePath
+
+    base = PurePath((name or default).replace("\\", "/")).name
+    base = SAFE_NAME.sub("_", base).strip("._") or default
+    return base[:120]
+
+
+def put_hashed(store: BlobStore, key: str, stream: BinaryIO, head_bytes: int = 0) -> tuple[int, str, bytes]:
+    """Stream ``stream`` into ``store`` at ``key`` (never held in memory), hashing it on the way.
+
+    Returns (size, SHA-256 hex digest, the first ``head_bytes`` bytes, e.g. to tell the file's kind).
+    """
+    digest = hashlib.sha256()
+    head = bytearray()
+
+    class _Hashing:
+        def read(self, n: int = -1) -> bytes:
+            chunk = stream.read(n)
+            digest.update(chunk)
+            if len(head) < head_bytes:
+                head.extend(chunk[:head_bytes - len(head)])
+            return chunk
+
+    size = store.put(key, _Hashing())  # type: ignore[arg-type]
+    return size, digest.hexdigest(), bytes(head)
 
 
 def _clean_key(key: str) -> str:

@@ -6,9 +6,7 @@ pages and the CLI call. Reads of non-public datasets are audited.
 
 from __future__ import annotations
 
-import hashlib
 import re
-from pathlib import PurePath
 from typing import Any, BinaryIO
 
 from sqlalchemy import func, or_, select
@@ -18,6 +16,7 @@ from cityai.core.context import Context
 from cityai.core.db import utcnow
 from cityai.core.errors import Problem, conflict, invalid, not_found
 from cityai.core.models import Agency
+from cityai.core.storage import put_hashed, safe_filename  # noqa: F401 - safe_filename: also catalog's API
 from cityai.core.text import nfc, required_text
 from cityai.data import access
 from cityai.data.models import FREQUENCIES, VISIBILITIES, Dataset, Resource, ResourceVersion
@@ -449,16 +448,6 @@ def resource_delete(ctx: Context, *, resource_id: str) -> None:
     ctx.audit("resource.delete", "resource", res.id, dataset=ds.name)
 
 
-SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def safe_filename(name: str | None) -> str:
-    """A file name with no path parts and no surprising characters ('../../x.csv' -> 'x.csv')."""
-    base = PurePath((name or "upload").replace("\\", "/")).name
-    base = SAFE_NAME.sub("_", base).strip("._") or "upload"
-    return base[:120]
-
-
 @authz.action("resource.upload", scope="write", auth=_auth_resource_edit)
 def resource_upload(ctx: Context, *, resource_id: str, stream: BinaryIO, filename: str,
                     fmt: str | None = None) -> ResourceVersion:
@@ -475,16 +464,7 @@ def resource_upload(ctx: Context, *, resource_id: str, stream: BinaryIO, filenam
     ctx.db.add(version)
     ctx.db.flush()
     key = f"lake/{ds.id}/{res.id}/v{number}-{version.id[:8]}/original/{version.original_name}"
-    digest = hashlib.sha256()
-
-    class _Hashing:
-        def read(self, n: int = -1) -> bytes:
-            chunk = stream.read(n)
-            digest.update(chunk)
-            return chunk
-
-    version.size = ctx.platform.storage.put(key, _Hashing())  # type: ignore[arg-type]
-    version.sha256 = digest.hexdigest()
+    version.size, version.sha256, _head = put_hashed(ctx.platform.storage, key, stream)
     version.original_key = key
     if version.size == 0:
         ctx.platform.storage.delete(key)

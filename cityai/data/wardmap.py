@@ -21,6 +21,7 @@ import duckdb
 from sqlalchemy import select
 
 from cityai.data import reference
+from cityai.data.datastore import _quote as _q
 from cityai.data.models import Dataset, Resource, ResourceVersion
 
 SAMPLE_ROWS = 1000
@@ -30,10 +31,6 @@ NO_DATA = "#e5e7eb"
 WIDTH, HEIGHT = 640, 560
 # row numbers and codes are not values to map: "STT", "TT", "id", "mã ...", "code ..."
 ROW_NUMBER = re.compile(r"^(stt|tt|so[ _]?tt|id|_id|ma\b|ma[ _]|code|.*[ _]id$)")
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def boundaries_path(ctx: Any) -> Path | None:

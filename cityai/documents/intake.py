@@ -81,8 +81,6 @@ def count_pages(path: Path, kind: str) -> int:
         finally:
             pdf.close()
     if kind in ("png", "jpeg", "tiff"):
-        from PIL import Image
-
         with _open_image(path) as im:
             return getattr(im, "n_frames", 1)
     return 1

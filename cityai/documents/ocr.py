@@ -895,7 +895,7 @@ class OcrPool:
         import numpy as np
 
         tesserocr = _tesserocr()
-        RIL, PSM = tesserocr.RIL, tesserocr.PSM
+        PSM = tesserocr.PSM
         api = eng.api
         arr = np.ascontiguousarray(np.asarray(image.convert("L")))
         h, w = arr.shape

@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 import concurrent.futures as cf
 import datetime as dt
-import hashlib
 import logging
 import os
 import shutil
@@ -30,9 +29,10 @@ from sqlalchemy import func, or_, select
 from cityai.core import authz, jobs
 from cityai.core.context import Context
 from cityai.core.db import utcnow
-from cityai.core.errors import Problem, invalid, invalid_state, not_found
+from cityai.core.errors import invalid, invalid_state, not_found
 from cityai.core.jobs import JobKind, JobRun
 from cityai.core.models import Agency
+from cityai.core.storage import put_hashed, safe_filename
 from cityai.documents.intake import IntakeError
 from cityai.documents.models import Document, DocumentCorrection, DocumentPage, new_id
 
@@ -99,24 +99,13 @@ def _default_agency(ctx: Context) -> int:
 
 def _store(ctx: Context, doc: Document, stream: BinaryIO) -> bytes:
     """Stream the file to storage, hashing it; returns its first bytes (to tell its kind)."""
-    digest = hashlib.sha256()
-    head = bytearray()
-
-    class _Hashing:
-        def read(self, n: int = -1) -> bytes:
-            chunk = stream.read(n)
-            digest.update(chunk)
-            if len(head) < 16:
-                head.extend(chunk[:16])
-            return chunk
-
     key = f"documents/{doc.id[:2]}/{doc.id}/original/{doc.filename}"
-    doc.size = ctx.platform.storage.put(key, _Hashing())  # type: ignore[arg-type]
-    doc.sha256, doc.original_key = digest.hexdigest(), key
+    doc.size, doc.sha256, head = put_hashed(ctx.platform.storage, key, stream, head_bytes=16)
+    doc.original_key = key
     if not doc.size:
         ctx.platform.storage.delete(key)
         raise invalid(("Tệp tải lên rỗng.", "The uploaded file is empty."), field="file")
-    return bytes(head)
+    return head
 
 
 def _submit(ctx: Context, doc: Document) -> None:
@@ -132,7 +121,6 @@ def document_upload(ctx: Context, *, stream: BinaryIO, filename: str, agency_id:
     The file is streamed to storage and hashed on the way. Returns the documents created (one, or one
     per file of the batch).
     """
-    from cityai.data.catalog import safe_filename  # a shared helper: no path parts, safe characters
     from cityai.documents import intake
 
     agency = agency_id if agency_id is not None else _default_agency(ctx)
@@ -160,7 +148,6 @@ def document_upload(ctx: Context, *, stream: BinaryIO, filename: str, agency_id:
 
 def _upload_batch(ctx: Context, archive: Document, agency: int) -> list[Document]:
     """Each supported file of a ZIP becomes a document; unsupported ones are listed, never fatal."""
-    from cityai.data.catalog import safe_filename
     from cityai.documents import intake
 
     batch_id = archive.id
@@ -413,7 +400,7 @@ def process(run: JobRun) -> dict:
         if doc is None:
             raise LookupError(f"document {doc_id} does not exist")
         doc.status, doc.error = "processing", None
-        key, media, filename = doc.original_key, doc.media_type, doc.filename
+        key, media = doc.original_key, doc.media_type
     kind = next((k for k, v in intake.KINDS.items() if v == media), None)
     tmp = _tmpdir(platform)
     try:
