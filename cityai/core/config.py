@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     # CIDR ranges); empty allows any host. Redirects are checked against the same list.
     harvest_allowed_hosts: str = ""
 
+    # Language services: the largest text one call analyses (UTF-8 bytes), texts in one batch call, and
+    # whether the stateless analyses (segment, ner, summarize, embed) answer anonymous callers.
+    language_max_text_bytes: int = 5 * 1024 * 1024
+    language_max_batch: int = 1000
+    language_public: bool = True
+
     # Logging
     log_level: str = "INFO"
     log_json: bool = True

@@ -25,6 +25,7 @@ BUILTIN_PLUGINS = (
     "cityai.core.plugin",
     "cityai.web.plugin",
     "cityai.data.plugin",
+    "cityai.language.plugin",
     "cityai.documents.plugin",
 )
 

@@ -11,7 +11,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from cityai.core import audit, db as dbmod, hooks, jobs
-from cityai.core.config import Settings
+from cityai.core.config import Settings, set_settings
 from cityai.core.context import Actor, Context
 from cityai.core.storage import open_store
 
@@ -23,6 +23,7 @@ class Platform:
                  load_entry_points: bool = True) -> None:
         settings.ensure_home()
         self.settings = settings
+        set_settings(settings)  # library code without a platform at hand (model files) reads these
         if settings.argon2_time_cost or settings.argon2_memory_kib:
             from cityai.core.security import configure_hasher
 

@@ -82,7 +82,7 @@ ALGORITHMS = {
 
 def prepare(text: str | None) -> str:
     """The text the models read: normalized (NFC, one tone placement, OCR fixes), lower case, bounded."""
-    from cityai.documents.normalize import normalize_text
+    from cityai.language.normalize import normalize_text
 
     raw = text or ""
     if len(raw) > 4 * MAX_CHARS:  # normalize only what is read

@@ -27,7 +27,7 @@ import datetime as _dt
 import re
 from typing import Any
 
-from cityai.documents.normalize import continues_line, fold, fold_aligned, normalize_line, normalize_text
+from cityai.language.normalize import continues_line, fold, fold_aligned, normalize_line, normalize_text
 
 __all__ = [
     "CONG_VAN_CODE",

@@ -280,7 +280,7 @@ def document_search(ctx: Context, *, q: str | None = None, plain_accents: bool =
                     date_to: dt.date | None = None, status: str | None = None, limit: int = 20,
                     offset: int = 0) -> tuple[list[Document], int]:
     """The archive: full-text search (optionally ignoring diacritics) with filters; only readable documents."""
-    from cityai.documents.normalize import fold
+    from cityai.language.normalize import fold
 
     stmt = select(Document)
     agencies = readable_agencies(ctx)
@@ -391,7 +391,8 @@ def _cut(value: Any, n: int) -> str | None:
 
 
 def process(run: JobRun) -> dict:
-    from cityai.documents import intake, nd30, normalize, pii
+    from cityai.documents import intake, nd30, pii
+    from cityai.language import normalize
 
     platform = run.platform
     doc_id = run.params["document_id"]
@@ -490,7 +491,7 @@ STANDARD_ISSUERS = ("ỦY BAN NHÂN DÂN THÀNH PHỐ HỒ CHÍ MINH", "HỘI Đ
 
 
 def _key(text: str) -> str:
-    from cityai.documents.normalize import fold
+    from cityai.language.normalize import fold
 
     return " ".join("".join(ch if ch.isalnum() else " " for ch in fold(text)).split())
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cityai.documents.normalize import fold, normalize_text
+from cityai.language.normalize import fold, normalize_text
 from cityai.documents.nd30 import (
     CONG_VAN_CODE,
     DOC_TYPES,

@@ -1,4 +1,4 @@
-"""Tests for cityai.documents.normalize: Unicode form, tone placement, OCR fixes, whitespace, joins, fold."""
+"""Tests for cityai.language.normalize: Unicode form, tone placement, OCR fixes, whitespace, joins, fold."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cityai.documents.normalize import (
+from cityai.language.normalize import (
     continues_line,
     fold,
     fold_aligned,
@@ -296,3 +296,38 @@ def test_normalize_is_idempotent_on_samples(sample: dict) -> None:
     words = set(re.findall(r"[^\W\d_]+", once))
     assert {"HOÀ", "UỶ", "hoà", "Hoà", "HOẢ", "hoá"}.isdisjoint(words)
     assert not re.search(r"[А-яΑ-ω]", once)
+
+
+# ------------------------------------------------------------------ sentence splitting
+
+from cityai.language.normalize import clean, split_sentences  # noqa: E402
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("UBND TP. Hồ Chí Minh ban hành Kế hoạch số 140/KH-UBND. Sở Y tế chủ trì.",
+     ["UBND TP. Hồ Chí Minh ban hành Kế hoạch số 140/KH-UBND.", "Sở Y tế chủ trì."]),
+    ("ThS. Nguyễn Văn A và PGS. TS. Trần B dự họp. Kết thúc lúc 17 giờ.",
+     ["ThS. Nguyễn Văn A và PGS. TS. Trần B dự họp.", "Kết thúc lúc 17 giờ."]),
+    ("Trụ sở tại P. Bến Thành, Q. 1 cũ. Giá 1.234,5 đồng.", ["Trụ sở tại P. Bến Thành, Q. 1 cũ.", "Giá 1.234,5 đồng."]),
+    ("Ông Nguyễn V. A nói: \"Tốt.\" Rồi đi!", ["Ông Nguyễn V. A nói: \"Tốt.\"", "Rồi đi!"]),
+    ("Có thật không? Có... Vậy thì tốt.", ["Có thật không?", "Có...", "Vậy thì tốt."]),
+    ("1. Phạm vi điều chỉnh\nLuật này quy định các việc v.v. và hơn nữa.\nCHƯƠNG I\nQuy định chung",
+     ["1. Phạm vi điều chỉnh", "Luật này quy định các việc v.v. và hơn nữa.", "CHƯƠNG I", "Quy định chung"]),
+    ("Xem tại https://hochiminhcity.gov.vn/a.b. Xong.", ["Xem tại https://hochiminhcity.gov.vn/a.b.", "Xong."]),
+    ("", []),
+    ("   \n ", []),
+    ("không dấu câu nào cả", ["không dấu câu nào cả"]),
+])
+def test_split_sentences(text, expected):
+    got = split_sentences(text)
+    assert [s for s, _, _ in got] == expected
+    for s, a, b in got:
+        assert text[a:b] == s
+
+
+def test_split_sentences_lower_case_after_dot_continues():
+    assert len(split_sentences("Đường số 3. và đường số 4 bị ngập.")) == 1
+
+
+def test_clean_keeps_lines():
+    assert clean("Uỷ ban\nhoà giải") == "Ủy ban\nhòa giải"

@@ -366,3 +366,93 @@ def normalize_text(text: str, *, join_lines: bool = True) -> str:
     while out and out[-1] == "":
         out.pop()
     return "\n".join(out)
+
+
+# ------------------------------------------------------------------ text for language services
+
+def clean(text: str) -> str:
+    """The language services' input form: :func:`normalize_text` without joining broken lines (NFC,
+    one tone-mark placement, lookalikes, dashes, spaces). Offsets of results refer to the text as the
+    caller sent it, so the services analyse the caller's text and use this for matching and features."""
+    return normalize_text(text, join_lines=False)
+
+
+# Abbreviations that end with a dot without ending the sentence (compared case-sensitively, without
+# the dot). Titles and unit prefixes are followed by a name: "TP. Hồ Chí Minh", "ThS. Nguyễn Văn A".
+ABBREVIATIONS = frozenset("""
+TP Tp tp Q q P p H X TX Tx TT Tt TS Ts ThS Ths PGS GS BS Bs BSCKI BSCKII KS Ks CN LS NCS ThSKH TSKH
+ĐC đc Đ/c đ/c St St. Ô Bà Ng NXB Nxb Tr tr trg TTr Mr Mrs Ms Dr Prof No Nr Co Ltd Inc Corp vs etc
+v.v v.v. vv sđd Sđd tp. Đ Kh K
+""".split())
+# All-capital acronyms (UBND, HĐND, NĐ, CP ...) end a sentence only when the next sentence plainly
+# starts (an upper-case word after the space); a following lower-case word or digit keeps it going.
+_SENT_END = re.compile(r"(\.{3}|…|[.!?]+)([\"'”’»)\]]*)(?=\s|$)")
+_WORD_BEFORE = re.compile(r"([^\s(\"“«]+?)$")
+_NUMBERED = re.compile(r"^(?:\d{1,3}|[IVXLC]{1,6}|[a-zđ])$")
+
+
+def _is_boundary(text: str, dot_start: int, punct: str, after: int) -> bool:
+    rest = text[after:]
+    nxt = rest.lstrip(" \t")
+    if not nxt:
+        return True
+    if nxt[0] == "\n":
+        return True
+    if punct in ("!", "?", "…", "...") or len(punct) > 1:
+        return not nxt[0].islower()
+    m = _WORD_BEFORE.search(text, 0, dot_start)
+    before = m.group(1) if m else ""
+    if before in ABBREVIATIONS or before.rstrip(".") in ABBREVIATIONS:
+        return False
+    line_start = text.rfind("\n", 0, dot_start) + 1
+    if _NUMBERED.match(before) and text[line_start:dot_start].strip() == before:
+        return False  # "1. Phạm vi điều chỉnh": a list marker, not a sentence
+    if len(before) == 1 and before.isalpha():
+        return False  # an initial: "Nguyễn V. A"
+    return not (nxt[0].islower() or nxt[0].isdigit() and before.isupper())
+
+
+def split_sentences(text: str) -> list[tuple[str, int, int]]:
+    """Sentences of ``text`` as ``(sentence, start, end)`` with offsets into ``text``.
+
+    A sentence ends at ``. ! ? … ...`` (and closing quotes/brackets after it) followed by white space
+    and a word that does not start in lower case; at a line break that follows such a mark or a blank
+    line; a dot after a known abbreviation (``TP.``, ``Q.``, ``P.``, ``ThS.``, ``TS.``, ``PGS.``,
+    ``v.v.``), after a single letter (an initial) or after a list number at the start of a line does
+    not end one. Numbers (``1.234,5``), dates, URLs and references have no dot followed by a space, so
+    they never split. Lines without final punctuation (headings, list items) are sentences of their own.
+    """
+    if not text:
+        return []
+    spans: list[tuple[int, int]] = []
+    start = 0
+    n = len(text)
+    cuts: list[int] = []
+    for m in _SENT_END.finditer(text):
+        if _is_boundary(text, m.start(1), m.group(1), m.end()):
+            cuts.append(m.end())
+    # line breaks: a blank line always ends; a single line break ends a sentence when the line is a
+    # heading/list item (no final punctuation) and the next line starts with an upper-case letter,
+    # a digit or a list marker.
+    for m in re.finditer(r"\n", text):
+        i = m.start()
+        nxt = text[i + 1:].lstrip(" \t")
+        prev_line = text[text.rfind("\n", 0, i) + 1:i].strip()
+        if not prev_line:
+            continue
+        if not nxt or nxt[0] == "\n" or not nxt[0].islower() or _NUMBERED.match(nxt.split(" ", 1)[0].rstrip(".)")):
+            cuts.append(i)
+    for cut in sorted(set(cuts)) + [n]:
+        if cut <= start:
+            continue
+        spans.append((start, cut))
+        start = cut
+    out: list[tuple[str, int, int]] = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if s < e:
+            out.append((text[s:e], s, e))
+    return out
