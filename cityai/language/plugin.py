@@ -17,10 +17,11 @@ def cityai_migration_dirs() -> list[str]:
 
 @hookimpl
 def cityai_routes(app: Any, platform: Any) -> None:
-    from cityai.language import classifier_routes, pages, routes
+    from cityai.language import classifier_routes, index_routes, pages, routes
 
     app.include_router(classifier_routes.router)
     app.include_router(classifier_routes.pages_router)  # GET /language/classifiers
+    app.include_router(index_routes.router)
     app.include_router(routes.router)
     app.include_router(pages.router)
 
