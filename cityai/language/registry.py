@@ -5,7 +5,7 @@ A model named ``name`` ("segmenter", "pos", "ner", ...) is a folder
 when, its scores). :func:`publishing` builds a new model in a temporary sibling folder and swaps it in
 with renames only after the block finished: a training run that crashes or is killed leaves the
 published model as it was. When no model was built, :func:`model_dir` falls back to the copy shipped
-in the package (``cityai/language/models/<name>/``) for the models that may be redistributed.
+in the package (``cityai/language/packaged/<name>/``) for the models that may be redistributed.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-PACKAGED = Path(__file__).resolve().parent / "models"
+PACKAGED = Path(__file__).resolve().parent / "packaged"
 
 
 def home() -> Path:

@@ -86,11 +86,10 @@ def _joins(left: str, conn: str, right: str) -> bool:
         return False
     # TP.HCM, T.Ư, Q.Bình, v.v, N.V.HẢI, Pharm.Co - short or all-caps left part
     last = _CONN.split(left)[-1]
-    return last.isupper() or last in ABBREVIATIONS or (len(last) <= 2 and len(_RUN_RE.match(right).group()) <= 2)
+    return last.isupper() or last in ABBREVIATIONS or (len(last) <= 2 and len(right) <= 2)
 
 
 _CONN = re.compile(r"[-'’./:,]")
-_RUN_RE = re.compile(_RUN)
 _PARTS = re.compile(rf"({_RUN})|([-'’./:,])")
 
 

@@ -151,7 +151,8 @@ def test_new_model_is_picked_up_and_crash_keeps_old(tmp_path: Path, monkeypatch)
     meta = train_segmenter(sentences=tiny_corpus(40, seed=2), base=tmp_path, max_iterations=21)
     second = get_segmenter(tmp_path)
     assert second is not first
-    assert second.meta["training"]["params"]["max_iterations"] == 21 == meta["training"]["params"]["max_iterations"]
+    assert second.meta["training"]["params"]["max_iterations"] == 21
+    assert meta["training"]["params"]["max_iterations"] == 21
 
     def boom(*a, **k):
         raise RuntimeError("trainer crashed")
@@ -217,3 +218,27 @@ def test_packaged_model_real_text(tmp_path: Path) -> None:
     assert "Giao thông" in words and "(" in words
     assert seg.segment("😀") == ["😀"]
     assert isinstance(Segmenter(seg.folder).segment("người dân"), list)
+
+
+def test_threads_share_a_segmenter(tiny_home: Path) -> None:
+    import threading
+
+    seg = get_segmenter(tiny_home)
+    texts = [" ".join(s) for s in tiny_corpus(30, seed=11)]
+    expected = [seg.segment(t) for t in texts]
+    results: dict[int, list] = {}
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            results[k] = [get_segmenter(tiny_home).segment(t) for t in texts * 5][: len(texts)]
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert all(results[k] == expected for k in range(4))
