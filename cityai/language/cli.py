@@ -57,10 +57,12 @@ def train(what: str, data: str | None) -> None:
 
     A model is published only when its training finished: a failed or interrupted run leaves the
     model in use as it was."""
-    from cityai.core.config import get_settings
+    from cityai.core.config import Settings, set_settings
 
     folder = _data_dir(data)
-    base = get_settings().home
+    settings = Settings()  # from the environment (CITYAI_HOME), as every command reads it
+    set_settings(settings)
+    base = settings.home
     todo = list(MODELS) if what == "all" else [what]
     for name in todo:
         click.echo(f"Huấn luyện / training {name} from {folder} into {base}/models/language/{name}", err=True)
@@ -85,8 +87,10 @@ def train(what: str, data: str | None) -> None:
 @language_group.command("models")
 def models() -> None:
     """Which model serves each analysis (built, packaged or rules)."""
+    from cityai.core.config import Settings, set_settings
     from cityai.language.service import model_info
 
+    set_settings(Settings())
     for name in MODELS:
         click.echo(json.dumps(model_info(name), ensure_ascii=False))
 
