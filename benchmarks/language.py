@@ -266,8 +266,8 @@ def markdown(r: dict[str, Any]) -> str:
             if key in ner:
                 e = ner[key]
                 per = [e.get("labels", {}).get(k, {}).get("f1", 0) for k in ("PER", "LOC", "ORG", "MISC")]
-                md.append(f"| {label} | " + " | ".join(f"{x:.4f}" for x in per) +
-                          f" | {e['overall']['precision']:.4f} | {e['overall']['recall']:.4f} | **{e['overall']['f1']:.4f}** |")
+                md.append(f"| {label} | " + " | ".join(f"{x:.2f}" for x in per) +
+                          f" | {e['overall']['precision']:.2f} | {e['overall']['recall']:.2f} | **{e['overall']['f1']:.2f}** |")
         if "underthesea_error" in ner:
             md.append(f"| underthesea.ner | failed: {ner['underthesea_error']} | | | | | | |")
         md.append("")
