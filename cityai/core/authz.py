@@ -98,3 +98,19 @@ def agency_role(minimum: str, key: str = "agency_id") -> AuthFn:
 
     auth.__name__ = f"agency_role_{minimum}"
     return auth
+
+
+def owner_role(model: Any, key: str, minimum: str, name: str) -> AuthFn:
+    """Allow holders of ``minimum`` in the agency that owns the row of ``model`` whose id is keyword
+    ``key`` (the row's ``agency_id``), or above it; anonymous callers never. An unknown or malformed id
+    passes, so that the action itself answers 404 rather than this check answering 403."""
+
+    def auth(ctx: Context, *a: Any, **k: Any) -> bool:
+        if ctx.actor.is_anonymous:
+            return False
+        obj_id = k.get(key)
+        row = ctx.db.get(model, obj_id) if isinstance(obj_id, int) and not isinstance(obj_id, bool) else None
+        return row is None or ctx.has_role(row.agency_id, minimum)
+
+    auth.__name__ = f"{name}_{minimum}"
+    return auth

@@ -315,15 +315,6 @@ def _auth_create(ctx: Context, *, agency_id: Any = None, **_: Any) -> bool:
     return not ctx.actor.is_anonymous and _int(agency_id) and ctx.has_role(agency_id, "editor")
 
 
-def _auth_role(minimum: str) -> authz.AuthFn:
-    def auth(ctx: Context, *, classifier_id: Any = None, **_: Any) -> bool:
-        if ctx.actor.is_anonymous:
-            return False
-        c = _get(ctx, classifier_id)
-        return c is None or ctx.has_role(c.agency_id, minimum)  # an unknown id is the action's 404
-
-    auth.__name__ = f"textclassifier_{minimum}"
-    return auth
 
 
 def _auth_use(ctx: Context, *, classifier_id: Any = None, **_: Any) -> bool:
@@ -334,8 +325,8 @@ def _auth_use(ctx: Context, *, classifier_id: Any = None, **_: Any) -> bool:
     return c is None or c.visibility == "authenticated" or ctx.has_role(c.agency_id, "member")
 
 
-_auth_editor = _auth_role("editor")
-_auth_admin = _auth_role("admin")
+_auth_editor = authz.owner_role(TextClassifier, "classifier_id", "editor", "textclassifier")
+_auth_admin = authz.owner_role(TextClassifier, "classifier_id", "admin", "textclassifier")
 
 
 def _classifier(ctx: Context, classifier_id: Any) -> TextClassifier:

@@ -155,15 +155,6 @@ def _auth_create(ctx: Context, *, agency_id: Any = None, **_: Any) -> bool:
     return not ctx.actor.is_anonymous and _int(agency_id) and ctx.has_role(agency_id, "editor")
 
 
-def _auth_role(minimum: str) -> authz.AuthFn:
-    def auth(ctx: Context, *, index_id: Any = None, **_: Any) -> bool:
-        if ctx.actor.is_anonymous:
-            return False
-        s = _get(ctx, index_id)
-        return s is None or ctx.has_role(s.agency_id, minimum)  # an unknown id is the action's 404
-
-    auth.__name__ = f"searchindex_{minimum}"
-    return auth
 
 
 def _auth_use(ctx: Context, *, index_id: Any = None, **_: Any) -> bool:
@@ -176,8 +167,8 @@ def _auth_use(ctx: Context, *, index_id: Any = None, **_: Any) -> bool:
     return s.visibility == "authenticated" or ctx.has_role(s.agency_id, "member")
 
 
-_auth_editor = _auth_role("editor")
-_auth_admin = _auth_role("admin")
+_auth_editor = authz.owner_role(SearchIndex, "index_id", "editor", "searchindex")
+_auth_admin = authz.owner_role(SearchIndex, "index_id", "admin", "searchindex")
 
 
 def _index(ctx: Context, index_id: Any) -> SearchIndex:
