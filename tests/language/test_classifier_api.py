@@ -181,6 +181,14 @@ def test_create_train_report_publish_predict(client, editor, member, platform, u
     assert listed["total"] == 1 and listed["items"][0]["name"] == "phan-anh"
     assert platform.storage.exists(f"language/classifiers/{users.dept}/{c['id']}/v1/model.npz")
 
+    # the playground offers the published classifier and shows its answer with the probabilities
+    playground = client.get("/language", headers=member)
+    assert f'<option value="{c["id"]}"' in playground.text
+    r = client.post("/language", headers=member, data={"text": NEW[0], "classifier_id": str(c["id"])})
+    assert r.status_code == 200, r.text[:300]
+    shown_cls = r.text.split('data-testid="classification"')[1].split("</article>")[0]
+    assert f"</strong>: {labels[0]}</header>" in shown_cls and shown_cls.count("<tr>") == len(labels)
+
     page = client.get(f"/language/classifiers?classifier_id={c['id']}", headers=member)
     assert page.status_code == 200, page.text
     matrix = re.search(r'<table data-testid="confusion".*?</table>', page.text, re.S).group(0)
