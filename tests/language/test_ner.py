@@ -73,7 +73,8 @@ def test_training_publishes_a_model_with_meta(trained):
     train = [sentence_key([t.word for t in s]) for s in read_vlsp2016(folder / "train")]
     kept = [k for k in train if k not in dev]
     assert 0 < len(kept) < len(train) - len(dev)  # every copy of a dev sentence left out
-    assert meta["training"]["sequences"] == len(kept)
+    # gold sentences + their re-segmented copies (the packaged segmenter) unless no segmenter loads
+    assert meta["training"]["sequences"] == len(kept) * (2 if meta["resegmented"]["mode"] == "union" else 1)
     assert "dev.txt sentences excluded" in meta["trained_on"]
     assert meta["scores"]["dev_gold_pos"]["gold"] == 9 * 2  # 9 dev sentences, 2 entities each
     assert "clusters" not in meta  # too few words to cluster: skipped, not failed
@@ -215,3 +216,53 @@ def test_fallback_spans_keep_offsets():
     assert ("Nguyễn Văn An", text.index("Nguyễn"), text.index(",")) in spans
     for w, a, b in spans:
         assert " ".join(text[a:b].split()) == w
+
+
+class _ListSegmenter:
+    """Returns fixed words (found left to right in the text), to mimic a segmenter whose word units
+    differ from the corpus': words straddling entity boundaries, split and merged names."""
+
+    def __init__(self, words):
+        self.words = words
+
+    def segment_spans(self, text):
+        out, pos = [], 0
+        for w in self.words:
+            a = text.index(w, pos)
+            out.append((w, a, a + len(w)))
+            pos = a + len(w)
+        return out
+
+
+def test_labels_projected_onto_resegmented_words():
+    words = ["Ông", "Nguyễn Văn An", "đến", "Hà Nội", "Hải Phòng", "."]
+    bio = ["O", "B-PER", "O", "B-LOC", "B-LOC", "O"]
+    seg = _ListSegmenter(["Ông Nguyễn", "Văn", "An đến", "Hà", "Nội Hải", "Phòng", "."])
+    sent = [NerToken(w, "N", "O", t) for w, t in zip(words, bio)]
+    [(new, tags, labels)] = ner.resegment_sentences([sent], seg, _FakePos())
+    assert new == ["Ông Nguyễn", "Văn", "An đến", "Hà", "Nội Hải", "Phòng", "."]
+    assert tags == _FakePos().tag(new)
+    # "Ông Nguyễn": 6 of 9 letters in the PER -> B-PER; "An đến": 2 of 5 -> O; "Nội Hải": half in each
+    # LOC -> the first one (continues it); "Phòng" starts the second LOC.
+    assert labels == ["B-PER", "I-PER", "O", "B-LOC", "I-LOC", "B-LOC", "O"]
+    # the same words as the corpus: the gold tags come back unchanged
+    same = ner.project_labels(words, bio, _ListSegmenter(words).segment_spans(" ".join(words)))
+    assert same == bio
+
+
+def test_training_on_resegmented_copies(tmp_path):
+    write_corpus(tmp_path / "data")
+    seg = _FakeSegmenter()
+    n = len(_sentences())
+    meta = ner.train_ner(tmp_path / "data", base=tmp_path / "a", params=PARAMS, segmenter=seg, tagger=_FakePos())
+    assert meta["resegmented"]["mode"] == "union" and meta["training"]["sequences"] == 2 * n
+    meta = ner.train_ner(tmp_path / "data", base=tmp_path / "b", params=PARAMS, resegment="only",
+                         segmenter=seg, tagger=_FakePos())
+    assert meta["training"]["sequences"] == n and meta["resegmented"]["segmentation_differs"] == 0
+    rec = ner.Recognizer(base=tmp_path / "b")
+    assert rec.tag_words(["Bà", "Lê Minh Châu", "làm việc", "ở", "Huế", "."],
+                         _FakePos().tag(["Bà", "Lê Minh Châu", "làm việc", "ở", "Huế", "."]))[1] == "B-PER"
+    meta = ner.train_ner(tmp_path / "data", base=tmp_path / "c", params=PARAMS, resegment=False)
+    assert meta["training"]["sequences"] == n and meta["resegmented"] == {"mode": None}
+    with pytest.raises(ValueError):
+        ner.train_ner(tmp_path / "data", base=tmp_path / "d", resegment="both")
