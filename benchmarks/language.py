@@ -211,7 +211,11 @@ def bench_ner(data: Path, home: Path, args: argparse.Namespace) -> dict[str, Any
     res: dict[str, Any] = {"sentences": len(dev)}
     with tempfile.TemporaryDirectory() as tmp:
         log("NER: training on train/ minus dev ...")
-        _, secs = timed(lambda: nermod.train_ner(data, base=tmp, exclude_dev=True))
+        from cityai.language.segment import get_segmenter
+
+        # re-segmented training copies come from the segmenter and POS tagger the raw-text pipeline uses
+        _, secs = timed(lambda: nermod.train_ner(data, base=tmp, exclude_dev=True, segmenter=get_segmenter(home),
+                                                 tagger=get_tagger(home)))
         res["train_seconds"] = round(secs, 1)
         rec = nermod.get_recognizer(tmp)
         gold_pos = nermod.evaluate_ner(dev, lambda s: rec.tag_words([t.word for t in s], [t.pos for t in s]))

@@ -518,6 +518,14 @@ def train_ner(data_dir: Path | str | None = None, base: Path | str | None = None
                 tagger = get_tagger(base)
             except Exception:
                 tagger = None
+        packaged = [name for name, m in (("segmenter", segmenter), ("pos", tagger))
+                    if m is not None and Path(getattr(m, "folder", "") or "").parent == registry.PACKAGED]
+        if packaged:
+            # the packaged UD-VTB models are not what a deployment with VLSP data serves (and the packaged
+            # POS speaks another tagset): train on the gold sentences only; build them first (train all)
+            reseg_info = {"mode": None, "skipped": f"only packaged models for {', '.join(packaged)}: "
+                                                  "run 'cityai language train segmenter' and 'pos' first"}
+            segmenter = None
         if segmenter is not None:
             reseg = resegment_sentences(sents, segmenter, tagger)
             changed = sum(1 for r, g in zip(reseg, gold_seqs) if r[0] != g[0])

@@ -266,3 +266,11 @@ def test_training_on_resegmented_copies(tmp_path):
     assert meta["training"]["sequences"] == n and meta["resegmented"] == {"mode": None}
     with pytest.raises(ValueError):
         ner.train_ner(tmp_path / "data", base=tmp_path / "d", resegment="both")
+
+
+def test_no_resegmented_copies_with_only_the_packaged_models(tmp_path):
+    """The packaged UD-VTB segmenter/POS (another tagset) are not what a deployment with VLSP data serves:
+    training then uses the gold sentences only and says why."""
+    write_corpus(tmp_path / "data")
+    meta = ner.train_ner(tmp_path / "data", base=tmp_path / "home", params=PARAMS, clusters=False)
+    assert meta["resegmented"]["mode"] is None and "packaged" in meta["resegmented"]["skipped"]
