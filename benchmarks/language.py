@@ -329,6 +329,8 @@ def markdown(r: dict[str, Any]) -> str:
                 md.append(f"| VLSP 2013 train, fold {i + 1}/{seg['vlsp_cv']['folds_total']} ({fold['sentences']:,} "
                           f"sentences) | {name} | {s['precision']:.4f} | {s['recall']:.4f} | **{s['f1']:.4f}** | "
                           f"{s['syllables_per_s']:,} |")
+        for name, f1 in seg["vlsp_cv"].get("mean", {}).items():
+            md.append(f"| VLSP 2013 train, {len(seg['vlsp_cv']['folds'])}-fold mean | {name} | | | **{f1:.4f}** | |")
         md.append("")
     if r.get("pos"):
         p = r["pos"]
