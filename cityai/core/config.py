@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     language_max_text_bytes: int = 5 * 1024 * 1024
     language_max_batch: int = 1000
     language_public: bool = True
+    # Where search indexes keep their vectors: "" = NumPy files in each index's folder (embedded);
+    # "database" = pgvector in the platform's PostgreSQL; or a postgresql:// URL of another server.
+    vector_url: str = ""
 
     # Logging
     log_level: str = "INFO"

@@ -30,6 +30,7 @@ anonymous callers included). Listing shows what the caller may search.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -72,6 +73,7 @@ def _int(value: Any) -> bool:
 
 # ------------------------------------------------------------------ the open indexes
 
+log = logging.getLogger("cityai.language.index")
 _OPEN: dict[str, Any] = {}  # index directory -> HybridIndex
 _LOCKS: dict[str, threading.RLock] = {}
 _REGISTRY = threading.Lock()
@@ -94,14 +96,45 @@ def _lock(key: str) -> threading.RLock:
         return lock
 
 
+def vector_url(platform: Any) -> str | None:
+    """The vector store new indexes use (``CITYAI_VECTOR_URL``): None for the file store in the index's
+    folder, else a PostgreSQL URL (pgvector); ``database`` means the platform's own database."""
+    url = (platform.settings.vector_url or "").strip()
+    if not url:
+        return None
+    if url == "database":
+        url = str(platform.database_url)
+    url = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise Problem(503, "not-ready", T_UNAVAILABLE,
+                      ("CITYAI_VECTOR_URL phải để trống, là 'database' (khi CSDL là PostgreSQL) hoặc postgresql://...",
+                       "CITYAI_VECTOR_URL must be empty, 'database' (with a PostgreSQL database) or postgresql://..."))
+    return url
+
+
+def _store_unavailable(exc: BaseException) -> Problem:
+    return Problem(503, "not-ready", T_UNAVAILABLE,
+                   ("Kho vector của chỉ mục không mở được (PostgreSQL có cài pgvector chưa?).",
+                    "The index's vector store could not be opened (does the PostgreSQL server have pgvector?)."),
+                   reason=f"{type(exc).__name__}: {exc}"[:300])
+
+
 def _open(platform: Any, index_id: int) -> Any:
-    """The process's :class:`HybridIndex` of an index (opened on first use); hold the index's lock."""
+    """The process's :class:`HybridIndex` of an index (opened on first use); hold the index's lock.
+    A new index takes the vector store of ``CITYAI_VECTOR_URL``; an existing one keeps the store it was
+    created with (its folder remembers it)."""
     key = _key(platform, index_id)
     idx = _OPEN.get(key)
     if idx is None:
         from cityai.language.search import HybridIndex
 
-        idx = HybridIndex(f"idx{index_id}", base=platform.settings.home)
+        url = None if (Path(key) / "docs.sqlite").exists() else vector_url(platform)
+        try:
+            idx = HybridIndex(f"idx{index_id}", base=platform.settings.home, vector_url=url)
+        except Exception as exc:  # noqa: BLE001 - a missing extension or an unreachable server
+            if url is not None:  # nothing usable was made: the next call tries again
+                shutil.rmtree(key, ignore_errors=True)
+            raise _store_unavailable(exc) from None
         _OPEN[key] = idx
     return idx
 
@@ -111,7 +144,19 @@ def drop_files(platform: Any, index_id: int) -> None:
     key = _key(platform, index_id)
     with _lock(key):
         idx = _OPEN.pop(key, None)
+        if idx is None and (Path(key) / "docs.sqlite").exists():
+            try:  # opened to find (and drop) a pgvector table; a file store goes with the folder
+                from cityai.language.search import HybridIndex
+
+                idx = HybridIndex(f"idx{index_id}", base=platform.settings.home)
+            except Exception:  # noqa: BLE001
+                idx = None
         if idx is not None:
+            if not str(idx.vector_url).startswith("file:"):  # a pgvector table lives outside the folder
+                try:
+                    idx.store.drop()
+                except Exception:  # noqa: BLE001 - the folder goes anyway; the table is named in the log
+                    log.warning("could not drop the vector table of index %s", index_id, exc_info=True)
             idx.close()
         shutil.rmtree(key, ignore_errors=True)
 

@@ -368,3 +368,34 @@ def test_role_operation_matrix(platform, users):
             want = frozenset(ROLES) - {"anonymous"}
         assert frozenset(shared[name]) == want, name
         assert frozenset(public[name]) == (frozenset(ROLES) if name in USE else EXPECTED[name]), name
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+def test_vectors_in_the_database_with_pgvector_or_a_clear_503(client, editor, platform, users, monkeypatch):
+    """CITYAI_VECTOR_URL=database keeps a new index's vectors in the platform's PostgreSQL (pgvector). Where
+    the server lacks the extension (Debian bookworm's PostgreSQL 15 here), filling the index is a 503 that
+    says so and leaves nothing behind; where it has it, the index works like the file store."""
+    from cityai.language.vectors import pgvector_unavailable
+
+    monkeypatch.setattr(platform.settings, "vector_url", "database")
+    url = svc.vector_url(platform)
+    assert url is not None and url.startswith("postgresql://")
+    c = create(client, editor, users.dept, visibility="public")
+    r = client.put(f"{BASE}/{c['id']}/documents", headers=editor, json={"documents": DOCS[:3]})
+    if pgvector_unavailable(url):
+        body = problem(r, 503)
+        assert "pgvector" in body["en"]["detail"] and body["reason"]
+        assert not svc.index_dir(platform, c["id"]).exists()
+    else:
+        assert r.status_code == 200, r.text
+        assert hit_ids(search(client, None, c["id"], "giấy phép xây dựng"))[0] == "xd"
+        assert not str(svc._open(platform, c["id"]).vector_url).startswith("file:")
+
+
+def test_vector_url_setting_is_checked(platform, monkeypatch):
+    monkeypatch.setattr(platform.settings, "vector_url", "")
+    assert svc.vector_url(platform) is None
+    monkeypatch.setattr(platform.settings, "vector_url", "redis://127.0.0.1:6379/0")
+    with pytest.raises(Exception) as err:
+        svc.vector_url(platform)
+    assert getattr(err.value, "status", None) == 503
