@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     language_max_text_bytes: int = 5 * 1024 * 1024
     language_max_batch: int = 1000
     language_public: bool = True
+    language_max_summary_sentences: int = 2000  # sentences a summary or digest reads (cost grows as n^2)
+    language_max_embed_texts: int = 256  # texts in one embedding call
     # Where search indexes keep their vectors: "" = NumPy files in each index's folder (embedded);
     # "database" = pgvector in the platform's PostgreSQL; or a postgresql:// URL of another server.
     vector_url: str = ""

@@ -172,8 +172,16 @@ def language_summarize(ctx: Context, *, text: Any, max_sentences: Any = None, me
     if method not in ("textrank", "centroid"):
         raise invalid(("'method' là 'textrank' hoặc 'centroid'.", "'method' is 'textrank' or 'centroid'."),
                       field="method")
-    picked = summarize.summarize(text, max_sentences=n, method=method) if text.strip() else []
-    return {"sentences": [p["text"] for p in picked], "details": picked, "method": method}
+    from cityai.language.normalize import split_sentences
+
+    limit = get_settings().language_max_summary_sentences
+    spans = split_sentences(text) if text.strip() else []
+    truncated = len(spans) > limit
+    if truncated:  # the sentence graph is n x n: a long text is summarized from its first `limit` sentences
+        text = text[:spans[limit - 1][2]]
+    picked = summarize.summarize(text, max_sentences=n, method=method) if spans else []
+    return {"sentences": [p["text"] for p in picked], "details": picked, "method": method,
+            "sentences_read": min(len(spans), limit), "sentences_total": len(spans), "truncated": truncated}
 
 
 @authz.action("language.digest", scope="read", auth=_auth_analyse)
@@ -188,6 +196,16 @@ def language_digest(ctx: Context, *, documents: Any, max_sentences: Any = None) 
     docs = [{"id": str(d.get("id", i + 1)), "title": str(d.get("title") or ""), "text": t}
             for i, (d, t) in enumerate(zip(documents, texts))]
     n = _max_sentences(max_sentences)
+    from cityai.language.normalize import split_sentences
+
+    limit = get_settings().language_max_summary_sentences
+    total = sum(len(split_sentences(d["text"])) for d in docs)
+    if total > limit:
+        raise invalid((f"Các văn bản có {total:,} câu; bản tổng hợp đọc tối đa {limit:,} câu "
+                       "(CITYAI_LANGUAGE_MAX_SUMMARY_SENTENCES). Hãy gửi ít văn bản hơn hoặc tóm tắt từng văn bản.",
+                       f"The documents hold {total:,} sentences; a digest reads at most {limit:,} "
+                       "(CITYAI_LANGUAGE_MAX_SUMMARY_SENTENCES). Send fewer documents or summarize each one."),
+                      field="documents", limit=limit, sentences=total)
     return {"sentences": summarize.digest(docs, max_sentences=n)}
 
 
@@ -201,6 +219,11 @@ def language_embed(ctx: Context, *, texts: Any, kind: Any = "passage") -> dict[s
     if kind not in ("query", "passage"):
         raise invalid(("'kind' là 'query' hoặc 'passage'.", "'kind' is 'query' or 'passage'."), field="kind")
     items = check_texts(texts)
+    most = get_settings().language_max_embed_texts
+    if len(items) > most:
+        raise invalid((f"Tối đa {most} văn bản mỗi lần nhúng (có {len(items)}; CITYAI_LANGUAGE_MAX_EMBED_TEXTS).",
+                       f"At most {most} texts per embedding call (got {len(items)}; CITYAI_LANGUAGE_MAX_EMBED_TEXTS)."),
+                      field="texts", limit=most)
     if any(not t.strip() for t in items):
         raise invalid(("Không thể nhúng văn bản rỗng.", "Empty texts cannot be embedded."), field="texts")
     t0 = time.perf_counter()

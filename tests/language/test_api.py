@@ -198,3 +198,22 @@ def test_cli_analyse_reads_stdin(tmp_path):
     assert res.exit_code == 0, res.output
     body = json.loads(res.output)
     assert any(e["text"] == "140/KH-UBND" for e in body["entities"])
+
+
+def test_long_texts_are_summarized_from_their_first_sentences(client, monkeypatch):
+    monkeypatch.setattr(get_settings(), "language_max_summary_sentences", 5)
+    sentences = [f"Phường số {i} báo cáo tình hình ngập nước và giao thông trong tuần." for i in range(1, 12)]
+    r = post(client, "summarize", {"text": " ".join(sentences), "max_sentences": 3})
+    body = r.json()
+    assert r.status_code == 200 and body["truncated"] is True
+    assert (body["sentences_read"], body["sentences_total"]) == (5, 11)
+    assert all(sentences.index(s) < 5 for s in body["sentences"])
+    docs = [{"id": str(i), "text": " ".join(sentences[:4])} for i in range(2)]
+    r = post(client, "digest", {"documents": docs})
+    assert r.status_code == 422 and r.json()["limit"] == 5 and r.json()["sentences"] == 8
+
+
+def test_embedding_calls_are_bounded(client, monkeypatch):
+    monkeypatch.setattr(get_settings(), "language_max_embed_texts", 3)
+    r = post(client, "embed", {"texts": ["một", "hai", "ba", "bốn"], "kind": "passage"})
+    assert r.status_code == 422 and r.json()["limit"] == 3
