@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     language_public: bool = True
     language_max_summary_sentences: int = 2000  # sentences a summary or digest reads (cost grows as n^2)
     language_max_embed_texts: int = 256  # texts in one embedding call
+    language_max_embed_chars: int = 200_000  # characters in one embedding call (~150 us each on one core)
     # Where search indexes keep their vectors: "" = NumPy files in each index's folder (embedded);
     # "database" = pgvector in the platform's PostgreSQL; or a postgresql:// URL of another server.
     vector_url: str = ""

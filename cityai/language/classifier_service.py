@@ -355,6 +355,9 @@ def _clean_labels(labels: Any) -> list[str]:
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         raise _bad("labels phải là danh sách chuỗi.", "labels must be a list of strings.", field="labels")
     out = list(dict.fromkeys(" ".join(x.split()) for x in labels))
+    if any(any("\ud800" <= ch <= "\udfff" for ch in x) for x in out):
+        raise _bad("Nhãn chứa ký tự Unicode hỏng (surrogate đơn lẻ).", "A label holds malformed Unicode (a lone "
+                   "surrogate).", field="labels")
     if any(not x or len(x) > MAX_LABEL_CHARS for x in out):
         raise _bad(f"Mỗi nhãn có 1-{MAX_LABEL_CHARS} ký tự.", f"A label has 1-{MAX_LABEL_CHARS} characters.",
                    field="labels")

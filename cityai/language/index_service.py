@@ -250,9 +250,30 @@ def _json_bytes(value: Any) -> bytes | None:
     return raw.encode("utf-8") if json.loads(raw) == value else None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_METADATA_DEPTH = 8
+
+
+def _no_surrogates(value: Any, depth: int = 0) -> Any:
+    """Lone surrogates (malformed UTF-16 that JSON can carry) become U+FFFD, in strings, keys and nested
+    values; metadata nested deeper than MAX_METADATA_DEPTH is refused (it could not be sent back)."""
+    if depth > MAX_METADATA_DEPTH:
+        raise _bad(f"metadata lồng quá {MAX_METADATA_DEPTH} cấp.", f"metadata is nested over {MAX_METADATA_DEPTH} levels.",
+                   field="metadata", limit=MAX_METADATA_DEPTH)
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_no_surrogates(k, depth + 1): _no_surrogates(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_surrogates(v, depth + 1) for v in value]
+    return value
+
+
 def clean_documents(documents: Any) -> list[dict[str, Any]]:
     """The documents of an upsert, checked: a list of 1-500 ``{id, text, metadata?}``; each fault is a 422
     problem naming the document and the field."""
+    if isinstance(documents, list) and len(documents) <= MAX_DOCS_PER_CALL:
+        documents = [_no_surrogates(d, -1) if isinstance(d, dict) else d for d in documents]
     if not isinstance(documents, list) or not documents:
         raise _bad("documents là danh sách khác rỗng các tài liệu {id, text, metadata}.",
                    "documents is a non-empty list of documents {id, text, metadata}.", field="documents")
@@ -506,6 +527,7 @@ def index_search(ctx: Context, *, index_id: int, query: str, k: int = 10, mode: 
     s = _index(ctx, index_id)
     if not isinstance(query, str) or not query.strip():
         raise _bad("Câu truy vấn (query) rỗng.", "The query is empty.", field="query")
+    query = _SURROGATE.sub("\ufffd", query)
     if len(query) > MAX_QUERY_CHARS:
         raise _bad(f"Câu truy vấn dài {len(query)} ký tự, tối đa {MAX_QUERY_CHARS}.",
                    f"The query has {len(query)} characters, at most {MAX_QUERY_CHARS}.", field="query",
@@ -527,6 +549,9 @@ def index_search(ctx: Context, *, index_id: int, query: str, k: int = 10, mode: 
         results.append({"id": h["id"], "score": round(float(h["score"]), 6), "snippet": text[:SNIPPET_CHARS],
                         "truncated": len(text) > SNIPPET_CHARS, "metadata": h["metadata"],
                         "bm25_rank": h["bm25_rank"], "dense_rank": h["dense_rank"]})
+    if s.visibility != "public":  # a read of restricted content: who searched what, and what came back
+        ctx.audit_now("searchindex.search", "search_index", s.id, query=query[:200], mode=mode,
+                      results=[r["id"] for r in results][:20])
     return {"index_id": s.id, "name": s.name, "query": query, "mode": mode, "k": k, "where": flt,
             "results": results, "total": len(results)}
 

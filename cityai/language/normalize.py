@@ -387,29 +387,43 @@ v.v v.v. vv sđd Sđd tp. Đ Kh K
 # All-capital acronyms (UBND, HĐND, NĐ, CP ...) end a sentence only when the next sentence plainly
 # starts (an upper-case word after the space); a following lower-case word or digit keeps it going.
 _SENT_END = re.compile(r"(\.{3}|…|[.!?]+)([\"'”’»)\]]*)(?=\s|$)")
-_WORD_BEFORE = re.compile(r"([^\s(\"“«]+?)$")
 _NUMBERED = re.compile(r"^(?:\d{1,3}|[IVXLC]{1,6}|[a-zđ])$")
 
 
+_NEXT_CHAR = re.compile(r"[ \t]*(.?)", re.S)
+_NEXT_TOKEN = re.compile(r"[ \t]*(\S{0,16})")
+_WORD_STOP = frozenset('("“«')
+
+
+def _word_before(text: str, end: int) -> tuple[str, int]:
+    """The run of non-space characters (not opening a quote or bracket) that ends at ``end``, and where
+    it starts; at most 64 characters back (longer runs are no abbreviation), so every call is O(1)."""
+    i, lo = end, max(0, end - 64)
+    while i > lo and not text[i - 1].isspace() and text[i - 1] not in _WORD_STOP:
+        i -= 1
+    return text[i:end], i
+
+
+def _at_line_start(text: str, i: int) -> bool:
+    while i > 0 and text[i - 1] in " \t":
+        i -= 1
+    return i == 0 or text[i - 1] == "\n"
+
+
 def _is_boundary(text: str, dot_start: int, punct: str, after: int) -> bool:
-    rest = text[after:]
-    nxt = rest.lstrip(" \t")
-    if not nxt:
-        return True
-    if nxt[0] == "\n":
+    nxt = _NEXT_CHAR.match(text, after).group(1)
+    if not nxt or nxt == "\n":
         return True
     if punct in ("!", "?", "…", "...") or len(punct) > 1:
-        return not nxt[0].islower()
-    m = _WORD_BEFORE.search(text, 0, dot_start)
-    before = m.group(1) if m else ""
+        return not nxt.islower()
+    before, where = _word_before(text, dot_start)
     if before in ABBREVIATIONS or before.rstrip(".") in ABBREVIATIONS:
         return False
-    line_start = text.rfind("\n", 0, dot_start) + 1
-    if _NUMBERED.match(before) and text[line_start:dot_start].strip() == before:
+    if _NUMBERED.match(before) and _at_line_start(text, where):
         return False  # "1. Phạm vi điều chỉnh": a list marker, not a sentence
     if len(before) == 1 and before.isalpha():
         return False  # an initial: "Nguyễn V. A"
-    return not (nxt[0].islower() or nxt[0].isdigit() and before.isupper())
+    return not (nxt.islower() or nxt.isdigit() and before.isupper())
 
 
 def split_sentences(text: str) -> list[tuple[str, int, int]]:
@@ -436,11 +450,11 @@ def split_sentences(text: str) -> list[tuple[str, int, int]]:
     # a digit or a list marker.
     for m in re.finditer(r"\n", text):
         i = m.start()
-        nxt = text[i + 1:].lstrip(" \t")
-        prev_line = text[text.rfind("\n", 0, i) + 1:i].strip()
-        if not prev_line:
+        if _at_line_start(text, i):  # the line before is blank
             continue
-        if not nxt or nxt[0] == "\n" or not nxt[0].islower() or _NUMBERED.match(nxt.split(" ", 1)[0].rstrip(".)")):
+        nxt = _NEXT_CHAR.match(text, i + 1).group(1)
+        token = _NEXT_TOKEN.match(text, i + 1).group(1)
+        if not nxt or nxt == "\n" or not nxt.islower() or _NUMBERED.match(token.rstrip(".)")):
             cuts.append(i)
     for cut in sorted(set(cuts)) + [n]:
         if cut <= start:

@@ -193,7 +193,7 @@ def language_digest(ctx: Context, *, documents: Any, max_sentences: Any = None) 
         raise invalid(("'documents' là danh sách văn bản {id, title, text}.",
                        "'documents' is a non-empty list of {id, title, text}."), field="documents")
     texts = check_texts([d.get("text") if isinstance(d, dict) else None for d in documents], "documents")
-    docs = [{"id": str(d.get("id", i + 1)), "title": str(d.get("title") or ""), "text": t}
+    docs = [{"id": str(d.get("id") if d.get("id") is not None else i + 1), "title": str(d.get("title") or ""), "text": t}
             for i, (d, t) in enumerate(zip(documents, texts))]
     n = _max_sentences(max_sentences)
     from cityai.language.normalize import split_sentences
@@ -224,6 +224,11 @@ def language_embed(ctx: Context, *, texts: Any, kind: Any = "passage") -> dict[s
         raise invalid((f"Tối đa {most} văn bản mỗi lần nhúng (có {len(items)}; CITYAI_LANGUAGE_MAX_EMBED_TEXTS).",
                        f"At most {most} texts per embedding call (got {len(items)}; CITYAI_LANGUAGE_MAX_EMBED_TEXTS)."),
                       field="texts", limit=most)
+    chars, cap = sum(len(t) for t in items), get_settings().language_max_embed_chars
+    if chars > cap:
+        raise invalid((f"Các văn bản dài {chars:,} ký tự; mỗi lần nhúng tối đa {cap:,} (CITYAI_LANGUAGE_MAX_EMBED_CHARS).",
+                       f"The texts hold {chars:,} characters; one embedding call takes at most {cap:,} "
+                       "(CITYAI_LANGUAGE_MAX_EMBED_CHARS)."), field="texts", limit=cap)
     if any(not t.strip() for t in items):
         raise invalid(("Không thể nhúng văn bản rỗng.", "Empty texts cannot be embedded."), field="texts")
     t0 = time.perf_counter()

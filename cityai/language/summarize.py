@@ -34,6 +34,7 @@ import numpy as np
 
 __all__ = ["digest", "split_sentences", "summarize"]
 
+EMBED_CHARS = 1000  # a sentence is represented by its first 1,000 characters (bounded cost per sentence)
 _FALLBACK_SPLIT = re.compile(r"[^.!?…\n]+(?:[.!?…]+[\"'”’)\]]*|\n+|$)")
 _HAS_WORD = re.compile(r"\w", re.UNICODE)
 
@@ -162,7 +163,9 @@ def summarize(text: str, max_sentences: int = 3, *, method: str = "textrank", ma
     sents = split_sentences(text)
     if not sents:
         return []
-    emb = _embed([s for s, _, _ in sents], embedder, base)
+    if len(sents) <= max_sentences and max_chars is None:  # nothing to choose: no embedding needed
+        return [{"text": t, "start": a, "end": b, "score": 1.0, "index": i} for i, (t, a, b) in enumerate(sents)]
+    emb = _embed([s[:EMBED_CHARS] for s, _, _ in sents], embedder, base)
     score = (1.0 - lead_weight) * _salience(emb, method) + lead_weight * _lead(range(len(sents)))
     picked = _mmr(emb, score, [len(s) for s, _, _ in sents], max_sentences, max_chars, lam, dup_threshold)
     return [{"text": sents[i][0], "start": sents[i][1], "end": sents[i][2],
@@ -187,7 +190,7 @@ def digest(documents: Sequence[dict], max_sentences: int = 5, *, method: str = "
             rows.append((d_i, p, s, a, b))
     if not rows:
         return []
-    emb = _embed([r[2] for r in rows], embedder, base)
+    emb = _embed([r[2][:EMBED_CHARS] for r in rows], embedder, base)
     groups = np.array([r[0] for r in rows])
     if method == "centroid":
         cents = []

@@ -217,3 +217,11 @@ def test_embedding_calls_are_bounded(client, monkeypatch):
     monkeypatch.setattr(get_settings(), "language_max_embed_texts", 3)
     r = post(client, "embed", {"texts": ["một", "hai", "ba", "bốn"], "kind": "passage"})
     assert r.status_code == 422 and r.json()["limit"] == 3
+    monkeypatch.setattr(get_settings(), "language_max_embed_chars", 10)
+    r = post(client, "embed", {"texts": ["một hai ba", "bốn"], "kind": "passage"})
+    assert r.status_code == 422 and r.json()["limit"] == 10
+
+
+def test_digest_without_ids_numbers_the_documents(client):
+    r = post(client, "digest", {"documents": [{"text": "Kẹt xe trên đường Cộng Hòa. Mưa lớn gây ngập."}]})
+    assert r.status_code == 200 and {s["source_id"] for s in r.json()["sentences"]} == {"1"}

@@ -433,3 +433,11 @@ def test_role_operation_matrix(platform, users):
                 if authz.is_allowed(ctx, name, **kwargs):
                     actual[name].add(role)
     assert {k: frozenset(v) for k, v in actual.items()} == EXPECTED
+
+
+def test_labels_with_malformed_unicode_are_refused():
+    from cityai.core.errors import Problem
+
+    with pytest.raises(Problem) as err:
+        svc._clean_labels(["giao thông", "\ud800"])
+    assert err.value.status == 422 and err.value.extra["field"] == "labels"

@@ -143,7 +143,8 @@ def test_create_fill_search_update_remove(client, editor, platform, users):
         assert "rac" not in hit_ids(search(client, editor, iid, "phân loại rác thải", mode=mode)), mode
     assert client.get(f"{BASE}/{iid}", headers=editor).json()["doc_count"] == 5
 
-    trail = audit_trail(platform)
+    trail = [(a, d) for a, d in audit_trail(platform) if a != "searchindex.search"]  # searches: see below
+    assert sum(1 for a, _ in audit_trail(platform) if a == "searchindex.search") > 5  # an "agency" index
     assert [a for a, _ in trail] == ["searchindex.create", "searchindex.upsert", "searchindex.upsert",
                                      "searchindex.upsert", "searchindex.remove"]
     assert {k: trail[1][1][k] for k in ("added", "updated", "unchanged", "doc_count")} == \
@@ -399,3 +400,36 @@ def test_vector_url_setting_is_checked(platform, monkeypatch):
     with pytest.raises(Exception) as err:
         svc.vector_url(platform)
     assert getattr(err.value, "status", None) == 503
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_malformed_unicode_and_deep_metadata(client, editor, platform, users):
+    c = create(client, editor, users.dept, visibility="public")
+    deep: dict = {}
+    node = deep
+    for _ in range(40):
+        node["x"] = {}
+        node = node["x"]
+    r = client.put(f"{BASE}/{c['id']}/documents", headers=editor,
+                   json={"documents": [{"id": "d", "text": "giấy phép", "metadata": deep}]})
+    assert problem(r, 422)["limit"] == svc.MAX_METADATA_DEPTH
+    raw = '{"documents": [{"id": "a\\ud800", "text": "Giấy phép xây dựng \\ud800", "metadata": {"k\\ud800": "v"}}]}'
+    r = client.put(f"{BASE}/{c['id']}/documents", headers={**editor, "content-type": "application/json"},
+                   content=raw)
+    assert r.status_code == 200, r.text
+    for mode in ("bm25", "dense", "hybrid"):
+        r = client.post(f"{BASE}/{c['id']}/search", headers={"content-type": "application/json"},
+                        content='{"query": "giấy phép \\ud800", "mode": "%s"}' % mode)
+        assert r.status_code == 200, (mode, r.text)
+        assert hit_ids(r) == ["a\ufffd"] and r.json()["results"][0]["metadata"] == {"k\ufffd": "v"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_searches_of_restricted_indexes_are_audited(client, editor, platform, users):
+    private = create(client, editor, users.dept, name="noi-bo")
+    public = create(client, editor, users.dept, name="cong-khai", visibility="public")
+    for c in (private, public):
+        upsert(client, editor, c["id"], DOCS[:2])
+        assert hit_ids(search(client, editor, c["id"], "giấy phép xây dựng", mode="bm25"))[0] == "xd"
+    reads = [(a, d) for a, d in audit_trail(platform) if a == "searchindex.search"]
+    assert len(reads) == 1 and reads[0][1]["results"][0] == "xd" and "giấy phép" in reads[0][1]["query"]
