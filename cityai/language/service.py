@@ -131,7 +131,7 @@ def language_segment(ctx: Context, *, text: Any = None, texts: Any = None, pos: 
     items, many = _one_or_many(text, texts)
     try:
         results = [_segment_one(t, bool(pos)) for t in items]
-    except LookupError as exc:
+    except (LookupError, OSError) as exc:  # no model, or one being swapped in by a training right now
         raise _no_model(exc) from None
     meta = {"model": model_info("segmenter"), **({"pos_model": model_info("pos")} if pos else {})}
     return {"results": results, **meta} if many else {**results[0], **meta}
@@ -145,8 +145,11 @@ def language_ner(ctx: Context, *, text: Any = None, texts: Any = None) -> dict[s
     from cityai.language.ner import get_recognizer
 
     items, many = _one_or_many(text, texts)
-    rec = get_recognizer()
-    results = [{"entities": rec.recognize(t) if t.strip() else []} for t in items]
+    try:
+        rec = get_recognizer()
+        results = [{"entities": rec.recognize(t) if t.strip() else []} for t in items]
+    except (LookupError, OSError) as exc:  # a model folder being swapped in by a training right now
+        raise _no_model(exc) from None
     meta = {"model": model_info("ner")}
     return {"results": results, **meta} if many else {**results[0], **meta}
 

@@ -225,3 +225,14 @@ def test_embedding_calls_are_bounded(client, monkeypatch):
 def test_digest_without_ids_numbers_the_documents(client):
     r = post(client, "digest", {"documents": [{"text": "Kẹt xe trên đường Cộng Hòa. Mưa lớn gây ngập."}]})
     assert r.status_code == 200 and {s["source_id"] for s in r.json()["sentences"]} == {"1"}
+
+
+def test_a_model_folder_vanishing_mid_swap_is_a_503_not_a_500(client, monkeypatch):
+    import cityai.language.ner as ner_mod
+
+    def gone(*a, **k):
+        raise FileNotFoundError("model.crf")
+
+    monkeypatch.setattr(ner_mod, "get_recognizer", gone)
+    r = post(client, "ner", {"text": "Hà Nội"})
+    assert r.status_code == 503 and "cityai language train" in r.json()["en"]["detail"]
