@@ -257,6 +257,9 @@ def _doc_hash(text: str, metadata: dict) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+from cityai.language.vectors import matches  # noqa: E402  (the one metadata-filter rule)
+
+
 class HybridIndex:
     """A persistent, incrementally updated BM25 + dense index (see the module doc).
 
@@ -434,7 +437,7 @@ class HybridIndex:
         assert self._bm25 is not None
         scores = self._bm25.scores(bm25_tokens(query, self.tokens))
         if where and scores.size:
-            mask = np.array([all(m.get(k) == v for k, v in where.items()) for m in self._bm25_meta])
+            mask = np.array([matches(m, where) for m in self._bm25_meta])
             scores = np.where(mask, scores, 0.0)
         return [(self._bm25_ids[i], float(scores[i])) for i in _top(scores, depth)]
 
@@ -446,13 +449,13 @@ class HybridIndex:
         alive = {r[0]: json.loads(r[1]) for r in self._query_in(
             "SELECT id, metadata FROM docs WHERE id IN ({})", [h["id"] for h in hits])}
         out = [(h["id"], h["score"]) for h in hits if h["id"] in alive
-               and (not where or all(alive[h["id"]].get(k) == v for k, v in where.items()))]
+               and (not where or matches(alive[h["id"]], where))]
         if where and len(out) < depth and len(hits) >= depth + 20:  # filtered too much: search wider
             hits = self.store.search(q, len(self.store))
             alive = {r[0]: json.loads(r[1]) for r in self._query_in(
                 "SELECT id, metadata FROM docs WHERE id IN ({})", [h["id"] for h in hits])}
             out = [(h["id"], h["score"]) for h in hits if h["id"] in alive
-                   and all(alive[h["id"]].get(k) == v for k, v in where.items())]
+                   and matches(alive[h["id"]], where)]
         return out[:depth]
 
     def search(self, query: str, k: int = 10, mode: Mode = "hybrid", *, where: dict | None = None,

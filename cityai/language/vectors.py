@@ -69,8 +69,30 @@ def _normalize_rows(vectors: Any, dim: int | None) -> np.ndarray:
     return np.ascontiguousarray(v / norms, dtype=np.float32)
 
 
+_MISSING = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of the same kind: ``true`` is not ``1``, ``1`` equals ``1.0`` (both numbers)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    return type(a) is type(b) and a == b
+
+
+def matches(metadata: dict, where: dict) -> bool:
+    """A document's metadata satisfies an equality filter: every key present with the same value
+    (``null`` matches only a stored null, not a missing key)."""
+    for k, v in where.items():
+        got = metadata.get(k, _MISSING)
+        if got is _MISSING or not _same(got, v):
+            return False
+    return True
+
+
 def _matches(meta: dict, where: dict | None) -> bool:
-    return not where or all(meta.get(k) == v for k, v in where.items())
+    return not where or matches(meta, where)
 
 
 class VectorStore(Protocol):

@@ -243,3 +243,12 @@ def test_crash_after_the_vectors_leaves_no_orphans(tmp_path, counting, monkeypat
     assert set(ids(idx.search("khai sinh", 10, "dense"))) == {"xd", "lx"}  # orphans never surface
     again = HybridIndex("city", base=tmp_path, embedder=emb)
     assert sorted(again.store.ids()) == ["lx", "xd"]
+
+
+def test_metadata_filter_compares_kinds():
+    from cityai.language.vectors import matches
+
+    assert matches({"x": 1}, {"x": 1.0}) and not matches({"x": True}, {"x": 1})
+    assert not matches({"x": 1}, {"x": True}) and not matches({"x": "1"}, {"x": 1})
+    assert matches({"x": None}, {"x": None}) and not matches({}, {"x": None})
+    assert matches({"a": "b", "c": 2}, {"a": "b"}) and not matches({"a": "b"}, {"a": "b", "c": 2})
