@@ -31,9 +31,6 @@ Scores (gold words; ``meta.json`` ``scores_same_recipe_90pct`` / ``scores``):
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import threading
 import time
 import unicodedata
@@ -303,13 +300,10 @@ def build_packaged_model(data_dir: Path | str | None = None, *, max_iterations: 
         return [([t.word for t in s], [t.upos for t in s]) for s in read_conllu(ud / name)]
 
     train = load("vi_vtb-ud-train.conllu")
-    dest = registry.PACKAGED / NAME
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".pos-", dir=dest.parent))
-    os.chmod(tmp, 0o755)
-    try:
+    meta: dict = {}
+    with registry.publishing(NAME, meta, root=registry.PACKAGED) as tmp:
         training = _build(train, tmp, {"c1": c1, "c2": c2, "max_iterations": max_iterations})
-        meta = {
+        meta.update({
             "name": NAME,
             "kind": "crf-pos-tagger",
             "tagset": "ud-upos",
@@ -319,23 +313,13 @@ def build_packaged_model(data_dir: Path | str | None = None, *, max_iterations: 
             "train_sentences": len(train),
             "training": training,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
+        })
+        # an interim meta.json: the scoring below loads the model from the folder
         (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
         meta["scores"] = {"ud_vtb_dev": _score(tmp, load("vi_vtb-ud-dev.conllu"))}
         meta["size_bytes"] = (tmp / MODEL_FILE).stat().st_size
-        (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
         (tmp / "ATTRIBUTION.txt").write_text(_ATTRIBUTION, encoding="utf-8")
-        old = None
-        if dest.exists():
-            old = dest.parent / f".pos-old-{os.getpid()}"
-            os.rename(dest, old)
-        os.rename(tmp, dest)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return meta
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    return meta
 
 
 _ATTRIBUTION = """\

@@ -52,13 +52,16 @@ def read_meta(folder: Path) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def publishing(name: str, meta: dict[str, Any], base: Path | str | None = None) -> Iterator[Path]:
-    """Yield an empty folder to write the model's files into; on a clean exit write ``meta.json`` and
-    make it the published model atomically (the previous one is removed afterwards). On an exception
-    the folder is deleted and the published model stays."""
-    root = models_root(base)
+def publishing(name: str, meta: dict[str, Any], base: Path | str | None = None, *,
+               root: Path | str | None = None) -> Iterator[Path]:
+    """Yield an empty folder to write the model's files into; on a clean exit write ``meta.json`` (from
+    ``meta`` as it is then: the block may add scores to it) and make it the published model atomically
+    (the previous one is removed afterwards). On an exception the folder is deleted and the published
+    model stays. ``root`` publishes elsewhere than CITYAI_HOME (the packaged models: :data:`PACKAGED`)."""
+    root = Path(root) if root is not None else models_root(base)
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+    os.chmod(tmp, 0o755)  # model files hold no secrets; a packaged model must be readable by all
     try:
         yield tmp
         meta = {**meta, "name": name, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}

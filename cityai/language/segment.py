@@ -59,10 +59,7 @@ cityai 156k syllables/s (tokenizer 1.3 M/s, features 0.3 M/s, CRF 0.3 M/s), unde
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
-import tempfile
 import threading
 import time
 import unicodedata
@@ -581,13 +578,10 @@ def build_packaged_model(data_dir: Path | str | None = None, *, max_iterations: 
         raise FileNotFoundError("shared data folder not found")
     ud = data_dir / "ud-vi-vtb"
     train = [[t.word for t in s] for s in read_conllu(ud / "vi_vtb-ud-train.conllu")]
-    dest = registry.PACKAGED / NAME
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".segmenter-", dir=dest.parent))
-    os.chmod(tmp, 0o755)
-    try:
+    meta: dict = {}
+    with registry.publishing(NAME, meta, root=registry.PACKAGED) as tmp:
         training = _build(train, tmp, params={"c1": c1, "c2": c2, "max_iterations": max_iterations})
-        meta = {
+        meta.update({
             "name": NAME,
             "kind": "crf-word-segmenter",
             "labels": ["B", "I"],
@@ -596,26 +590,16 @@ def build_packaged_model(data_dir: Path | str | None = None, *, max_iterations: 
             "train_sentences": len(train),
             "training": training,
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
+        })
+        # an interim meta.json: the scoring below loads the model from the folder
         (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
         seg = Segmenter(tmp)
         gold = [[t.word for t in s] for s in read_conllu(ud / "vi_vtb-ud-dev.conllu")]
         pred = [seg.segment_tokens(words_to_labels(s)[0]) for s in gold]
         meta["scores"] = {"ud_vtb_dev": word_prf(gold, pred)}
         meta["size_bytes"] = sum(f.stat().st_size for f in tmp.iterdir() if f.name != "meta.json")
-        (tmp / "meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
         (tmp / "ATTRIBUTION.txt").write_text(_ATTRIBUTION, encoding="utf-8")
-        old = None
-        if dest.exists():
-            old = dest.parent / f".segmenter-old-{os.getpid()}"
-            os.rename(dest, old)
-        os.rename(tmp, dest)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return meta
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    return meta
 
 
 _ATTRIBUTION = """\
