@@ -13,9 +13,9 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
-from cityai.core import jobs
+from cityai.core import jobs, pii
 from cityai.core.models import Agency
-from cityai.documents import pii, service
+from cityai.documents import service
 from cityai.web.deps import CtxDep
 from cityai.web.templating import render
 

@@ -262,7 +262,7 @@ def document_file(ctx: Context, *, document_id: str, which: str = "pdf", page: i
 @authz.action("document.redacted", scope="read", auth=_auth_read)
 def document_redacted(ctx: Context, *, document_id: str, style: str = "label") -> str:
     """The document's text with personal data replaced (``[CCCD]``, ``[SĐT]`` ... or █ with ``style="mask"``)."""
-    from cityai.documents import pii
+    from cityai.core import pii
 
     doc = get_document(ctx, document_id)
     if doc.status != "ready":
@@ -391,7 +391,8 @@ def _cut(value: Any, n: int) -> str | None:
 
 
 def process(run: JobRun) -> dict:
-    from cityai.documents import intake, nd30, pii
+    from cityai.core import pii
+    from cityai.documents import intake, nd30
     from cityai.language import normalize
 
     platform = run.platform
@@ -771,7 +772,7 @@ def document_redacted_pdf(ctx: Context, *, document_id: str, kinds: list[str] | 
     The boxes come from searching each finding's words in the searchable PDF's text layer (the OCR text
     over scans, the original text layer otherwise), page by page.
     """
-    from cityai.documents import pii
+    from cityai.core import pii
 
     doc = get_document(ctx, document_id)
     if doc.status != "ready":

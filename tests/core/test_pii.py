@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from cityai.documents import pii
+from cityai.core import pii
 
 TODAY = dt.date(2026, 11, 29)
 
