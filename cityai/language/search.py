@@ -351,9 +351,10 @@ class HybridIndex:
             self._set_meta(tokenizer=tid)
 
     # --- updates
-    def add(self, documents: Iterable[dict | tuple]) -> int:
+    def add(self, documents: Iterable[dict | tuple], *, embed: bool = True) -> int:
         """Add or replace documents ``{"id", "text", "metadata"?}`` (or ``(id, text[, metadata])``).
-        Returns how many were new or changed."""
+        Returns how many were new or changed. With ``embed=False`` they are searchable by BM25 at once
+        and by the dense list after :meth:`embed_missing` (a changed document's old vector is dropped)."""
         docs: dict[str, tuple[str, dict]] = {}
         for d in documents:
             if isinstance(d, dict):
@@ -369,9 +370,14 @@ class HybridIndex:
             if not changed:
                 return 0
             ids = list(changed)
-            vecs = self.embedder.embed([changed[i][0] for i in ids], "passage")
-            # vectors first: a crash before the docs commit leaves only unused vectors
-            self.store.upsert(ids, vecs, [{} for _ in ids])
+            if embed:
+                vecs = self.embedder.embed([changed[i][0] for i in ids], "passage")
+                # vectors first: a crash before the docs commit leaves only unused vectors
+                self.store.upsert(ids, vecs, [{} for _ in ids])
+            else:
+                stale = [i for i in ids if i in have]
+                if stale:
+                    self.store.delete(stale)
             rows = [(i, t, json.dumps(md, ensure_ascii=False), json.dumps(bm25_tokens(t, self.tokens),
                     ensure_ascii=False), _doc_hash(t, md)) for i, (t, md) in changed.items()]
             with self._write():
@@ -381,6 +387,34 @@ class HybridIndex:
             return len(rows)
 
     upsert = add
+
+    def missing_vectors(self) -> list[str]:
+        """Ids of the documents that have no vector yet (added with ``embed=False``)."""
+        with self._lock:
+            return sorted(set(self.ids()) - set(self.store.ids()))
+
+    def embed_missing(self, batch: int = 64, progress: Callable[[int, int], None] | None = None) -> int:
+        """Embed the documents that have no vector, ``batch`` at a time (each batch is stored before the
+        next is computed, so an interrupted run resumes where it stopped); ``progress(done, total)`` is
+        called after each batch. Returns how many were embedded."""
+        todo = self.missing_vectors()
+        done = 0
+        for start in range(0, len(todo), batch):
+            chunk = todo[start:start + batch]
+            rows = {r[0]: (r[1], r[2]) for r in self._query_in("SELECT id, text, hash FROM docs WHERE id IN ({})",
+                                                                chunk)}
+            ids = [i for i in chunk if i in rows]
+            if ids:
+                vecs = self.embedder.embed([rows[i][0] for i in ids], "passage")
+                with self._lock:  # a document changed or removed meanwhile keeps no vector of its old text
+                    now = dict(self._query_in("SELECT id, hash FROM docs WHERE id IN ({})", ids))
+                    keep = [n for n, i in enumerate(ids) if now.get(i) == rows[i][1]]
+                    if keep:
+                        self.store.upsert([ids[n] for n in keep], vecs[keep], [{} for _ in keep])
+            done += len(chunk)
+            if progress is not None:
+                progress(done, len(todo))
+        return done
 
     def remove(self, ids: Iterable[str]) -> int:
         """Remove documents by id; returns how many existed."""

@@ -252,3 +252,21 @@ def test_metadata_filter_compares_kinds():
     assert not matches({"x": 1}, {"x": True}) and not matches({"x": "1"}, {"x": 1})
     assert matches({"x": None}, {"x": None}) and not matches({}, {"x": None})
     assert matches({"a": "b", "c": 2}, {"a": "b"}) and not matches({"a": "b"}, {"a": "b", "c": 2})
+
+
+def test_add_without_embedding_then_embed_missing(tmp_path, counting):
+    m, emb = counting
+    idx = HybridIndex("lazy", base=tmp_path, embedder=emb)
+    assert idx.add(DOCS, embed=False) == len(DOCS) and m.texts == 0
+    assert ids(idx.search("ngập đường triều cường", 1, "bm25")) == ["ngap"]  # BM25 at once
+    assert idx.search("ngập đường triều cường", 3, "dense") == []  # no vectors yet
+    assert sorted(idx.missing_vectors()) == sorted(d["id"] for d in DOCS)
+    seen = []
+    assert idx.embed_missing(batch=4, progress=lambda d, n: seen.append((d, n))) == len(DOCS)
+    assert seen == [(4, 6), (6, 6)] and m.texts == len(DOCS) and idx.missing_vectors() == []
+    assert idx.search("ngập đường triều cường", 1, "dense")[0]["id"] == "ngap"
+    # a changed text added without embedding loses its old vector until embedded again
+    idx.add([{"id": "ngap", "text": "Lịch tiêm chủng vắc xin sởi cho trẻ em.", "metadata": {}}], embed=False)
+    assert idx.missing_vectors() == ["ngap"]
+    assert "ngap" not in ids(idx.search("triều cường ngập", 6, "dense"))
+    assert idx.embed_missing() == 1 and idx.search("tiêm chủng vắc xin", 1, "dense")[0]["id"] == "ngap"
