@@ -46,6 +46,8 @@ def cityai_env(home: Path | str, **extra: str) -> dict[str, str]:
         "CITYAI_SECRET_KEY": SECRET_KEY,
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # the demo's own small knowledge base, not the shared national one (seconds, not a minute)
+        "CITYAI_ASSISTANT_DEMO_DATA": "builtin",
     })
     env.update(extra)
     return env

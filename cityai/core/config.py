@@ -75,6 +75,20 @@ class Settings(BaseSettings):
     # "database" = pgvector in the platform's PostgreSQL; or a postgresql:// URL of another server.
     vector_url: str = ""
 
+    # Assistant: an OpenAI-compatible server on the city's own hardware (vLLM, Ollama: e.g.
+    # http://127.0.0.1:11434/v1) may phrase answers from the retrieved passages; empty = extractive only.
+    assistant_llm_url: str = ""
+    assistant_llm_model: str = ""
+    assistant_llm_api_key: str = ""
+    assistant_llm_timeout_s: float = 20.0
+    assistant_rate_per_minute: int = 20  # questions one client (token, user or IP) may ask per minute
+    assistant_max_question_chars: int = 1000
+    # Sites that may embed the chat widget's frame (CSP frame-ancestors), space separated; "*" = any.
+    assistant_embed_origins: str = "*"
+    # The demo's knowledge base: "auto" adds ../shared/data's procedures and laws when present; "builtin" only
+    # the demo's own small set.
+    assistant_demo_data: str = "auto"
+
     # Logging
     log_level: str = "INFO"
     log_json: bool = True

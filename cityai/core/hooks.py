@@ -27,6 +27,7 @@ BUILTIN_PLUGINS = (
     "cityai.data.plugin",
     "cityai.language.plugin",
     "cityai.documents.plugin",
+    "cityai.assistant.plugin",
 )
 
 

@@ -1,0 +1,202 @@
+"""Benchmark of the public-service assistant, beside a baseline that returns the top BM25 passage.
+
+In one run, over the full knowledge base (the 2,642 national procedures of ``../shared/data/tthc`` and the
+2,131 articles of ``../shared/data/alqac2023/law.json``, imported once into ``--home`` and reused):
+
+1. **ALQAC** (``alqac2023/train_first50.json``, 50 questions): recall@5 of the right article — the
+   assistant's ranking (hybrid index + its support score, law articles only) against the baseline's single
+   top BM25 passage (over the same articles), and the share of questions the assistant *answers* citing the
+   right article.
+2. **Procedure questions** (``benchmarks/assistant_questions.jsonl``: 128 citizen questions over 128
+   procedures, written for this benchmark, and 48 out-of-scope questions): the share of answers citing the
+   right procedure on the first turn; after one clarification (the citizen picks the right option when one
+   is offered); wrong citations; ``not_found`` on in-scope questions; correct ``not_found`` on out-of-scope
+   ones. The baseline cites the top BM25 procedure and never says not found.
+3. **Latency** of ``service.ask`` (in-process, the whole answer path: retrieval, ranking, composition,
+   logging) p50/p95, and the baseline's BM25 search.
+
+    python benchmarks/assistant.py [--home /tmp/cityai-assistant-bench] [--data ../shared/data]
+
+The first run imports and embeds the knowledge base (about 20–30 minutes on one core, then cached in
+``--home``); later runs take a minute or two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+QUESTIONS = Path(__file__).resolve().parent / "assistant_questions.jsonl"
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def build(home: Path, data: Path):
+    from cityai.assistant import kb, procedures, service
+    from cityai.core import identity
+    from cityai.core.config import Settings, set_settings
+    from cityai.core.platform import Platform
+
+    settings = Settings(home=home, log_level="WARNING", assistant_rate_per_minute=0)
+    set_settings(settings)
+    platform = Platform(settings)
+    platform.startup()
+    with platform.system_context() as ctx:
+        agency = identity.agency_by_code(ctx, "hcmc") or identity.agency_create(
+            ctx, code="hcmc", name="Ủy ban nhân dân Thành phố Hồ Chí Minh", name_en="HCMC", kind="city",
+            parent_id=None)
+        agency_id = agency.id
+    t0 = time.perf_counter()
+    with platform.system_context() as ctx:
+        rp = service.import_records(ctx, agency_id=agency_id, kind="procedure",
+                                    records=procedures.read_file(data / "tthc" / "procedures.jsonl.gz"), origin="tthc")
+    with platform.system_context() as ctx:
+        rl = service.import_records(ctx, agency_id=agency_id, kind="law",
+                                    records=kb.law_records(data / "alqac2023" / "law.json"), origin="alqac2023")
+    print(f"knowledge base: procedures {rp['created']} new / {rp['unchanged']} unchanged, laws {rl['created']} new / "
+          f"{rl['unchanged']} unchanged ({time.perf_counter() - t0:.1f} s)", flush=True)
+    todo = len(kb.index(platform).missing_vectors())
+    if todo:
+        print(f"embedding {todo} sources (once) ...", flush=True)
+        t1 = time.perf_counter()
+        kb.embed_missing(platform, lambda d, n: print(f"  {d}/{n}", flush=True) if d % 640 == 0 else None)
+        print(f"  {time.perf_counter() - t1:.0f} s", flush=True)
+    return platform
+
+
+def ask(platform, question: str, conversation: str | None = None) -> tuple[dict, float]:
+    from cityai.assistant import service
+
+    t0 = time.perf_counter()
+    with platform.system_context() as ctx:
+        out = service.ask(ctx, question=question, conversation_id=conversation, client="bench")
+    return out, (time.perf_counter() - t0) * 1000
+
+
+def baseline(platform, question: str, kind: str) -> tuple[str | None, float]:
+    """The top BM25 passage of ``kind`` (the index's own BM25, filtered to the kind)."""
+    from cityai.assistant import kb
+
+    t0 = time.perf_counter()
+    hits = kb.index(platform).search(question, k=1, mode="bm25", where={"kind": kind}, with_text=False)
+    ms = (time.perf_counter() - t0) * 1000
+    return (hits[0]["metadata"]["key"] if hits else None), ms
+
+
+def alqac(platform, data: Path) -> dict:
+    from cityai.assistant import engine, kb, service
+
+    qs = json.loads((data / "alqac2023" / "train_first50.json").read_text(encoding="utf-8"))
+    r5 = base1 = cited = 0
+    for item in qs:
+        gold = {kb.law_key(a["law_id"], a["article_id"]) for a in item["relevant_articles"]}
+        q = engine.read_question(item["text"])
+        with platform.system_context() as ctx:
+            ranked = [c for c in service.retrieve(ctx, q, internal=False, k=50) if c.source.kind == "law"]
+        r5 += bool(gold & {c.source.key for c in ranked[:5]})
+        top, _ = baseline(platform, item["text"], "law")
+        base1 += top in gold
+        out, _ = ask(platform, item["text"])
+        cited += out["status"] == "answered" and bool(gold & {c["source_id"] for c in out["citations"]})
+    n = len(qs)
+    return {"n": n, "assistant_r5": r5 / n, "baseline_r5": base1 / n, "answered_citing_right": cited / n}
+
+
+def procedures_eval(platform) -> dict:
+    rows = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    inscope = [r for r in rows if r["kind"] == "procedure"]
+    outscope = [r for r in rows if r["kind"] == "out_of_scope"]
+    first = after = wrong = nf = clarified = 0
+    base_right = 0
+    lat: list[float] = []
+    base_lat: list[float] = []
+    misses = []
+    for r in inscope:
+        gold = set(r["codes"])
+        out, ms = ask(platform, r["question"])
+        lat.append(ms)
+        cites = {c["source_id"] for c in out["citations"] if c["source_type"] == "procedure"}
+        if out["status"] == "answered":
+            if gold & cites:
+                first += 1
+                after += 1
+            else:
+                wrong += 1
+                misses.append((r["id"], "wrong", r["question"], sorted(cites)[:2]))
+        elif out["status"] == "clarify":
+            clarified += 1
+            pick = next((o["n"] for o in out.get("options") or [] if o["source_id"] in gold), None)
+            if pick is not None:
+                out2, ms2 = ask(platform, str(pick), out["conversation_id"])
+                lat.append(ms2)
+                after += out2["status"] == "answered" and bool(gold & {c["source_id"] for c in out2["citations"]})
+            else:
+                misses.append((r["id"], "clarify-without-right-option", r["question"], out.get("reason")))
+        else:
+            nf += 1
+            misses.append((r["id"], "not_found", r["question"], out.get("reason")))
+        top, bms = baseline(platform, r["question"], "procedure")
+        base_lat.append(bms)
+        base_right += top in gold
+    oos_right = 0
+    for r in outscope:
+        out, ms = ask(platform, r["question"])
+        lat.append(ms)
+        oos_right += out["status"] == "not_found"
+        if out["status"] != "not_found":
+            misses.append((r["id"], "answered-out-of-scope", r["question"], out["status"]))
+        _, bms = baseline(platform, r["question"], "procedure")
+        base_lat.append(bms)
+    n, m = len(inscope), len(outscope)
+    return {"n": n, "m": m, "first_turn": first / n, "after_clarify": after / n, "wrong": wrong / n,
+            "not_found_in_scope": nf / n, "clarified": clarified / n, "baseline_right": base_right / n,
+            "oos_not_found": oos_right / m, "lat": lat, "base_lat": base_lat, "misses": misses}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--home", default="/tmp/cityai-assistant-bench")
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--show-misses", action="store_true")
+    args = ap.parse_args()
+    data = Path(args.data)
+    if not (data / "tthc" / "procedures.jsonl.gz").is_file():
+        sys.exit(f"no procedures at {data}/tthc (pass --data)")
+    platform = build(Path(args.home), data)
+    ask(platform, "Đăng ký khai sinh cần giấy tờ gì?")  # load the models once, outside the timings
+    t0 = time.perf_counter()
+    a = alqac(platform, data)
+    p = procedures_eval(platform)
+    lat, blat = p["lat"], p["base_lat"]
+    print(f"\n## Assistant benchmark ({time.perf_counter() - t0:.0f} s)\n")
+    print("| measure | CityAI assistant | baseline: top BM25 passage |")
+    print("|---|---|---|")
+    print(f"| ALQAC train_first50: recall@5 of the right article (n={a['n']}) | {a['assistant_r5']:.1%} | "
+          f"{a['baseline_r5']:.1%} (its one passage) |")
+    print(f"| ALQAC: answered, citing the right article | {a['answered_citing_right']:.1%} | — |")
+    print(f"| procedure questions (n={p['n']}): right procedure cited, first turn | {p['first_turn']:.1%} | "
+          f"{p['baseline_right']:.1%} |")
+    print(f"| … right procedure after one clarification | {p['after_clarify']:.1%} | — |")
+    print(f"| … answered citing a wrong procedure | {p['wrong']:.1%} | {1 - p['baseline_right']:.1%} |")
+    print(f"| … asked to clarify | {p['clarified']:.1%} | 0% |")
+    print(f"| … not_found on an in-scope question | {p['not_found_in_scope']:.1%} | 0% |")
+    print(f"| out-of-scope questions (n={p['m']}): correct not_found | {p['oos_not_found']:.1%} | 0% |")
+    print(f"| latency p50 / p95 (ms, {len(lat)} asks) | {statistics.median(lat):.0f} / {pct(lat, 0.95):.0f} | "
+          f"{statistics.median(blat):.1f} / {pct(blat, 0.95):.1f} (search only) |")
+    if args.show_misses:
+        for miss in p["misses"]:
+            print(*miss, sep=" | ")
+
+
+if __name__ == "__main__":
+    main()
