@@ -11,7 +11,8 @@ In one run, over the full knowledge base (the 2,642 national procedures of ``../
    procedures, written for this benchmark, and 48 out-of-scope questions): the share of answers citing the
    right procedure on the first turn; after one clarification (the citizen picks the right option when one
    is offered); wrong citations; ``not_found`` on in-scope questions; correct ``not_found`` on out-of-scope
-   ones. The baseline cites the top BM25 procedure and never says not found.
+   ones. The baseline cites the top BM25 procedure and never says not found. A clarifying question is
+   answered as a citizen would: the right option's number, or a ward ("Tôi ở phường Bến Thành").
 3. **Latency** of ``service.ask`` (in-process, the whole answer path: retrieval, ranking, composition,
    logging) p50/p95, and the baseline's BM25 search.
 
@@ -136,8 +137,10 @@ def procedures_eval(platform) -> dict:
         elif out["status"] == "clarify":
             clarified += 1
             pick = next((o["n"] for o in out.get("options") or [] if o["source_id"] in gold), None)
-            if pick is not None:
-                out2, ms2 = ask(platform, str(pick), out["conversation_id"])
+            reply = str(pick) if pick is not None else ("Tôi ở phường Bến Thành" if out.get("reason") == "ward"
+                                                        else None)
+            if reply is not None:
+                out2, ms2 = ask(platform, reply, out["conversation_id"])
                 lat.append(ms2)
                 after += out2["status"] == "answered" and bool(gold & {c["source_id"] for c in out2["citations"]})
             else:

@@ -100,6 +100,20 @@ def probe(home: Path) -> dict[str, Any]:
             r = server.post(f"/api/v1/language/{path}", json_body=body, timeout=120)
             lang[path] = {"status": r.status, "json": r.json() if r.status == 200 else r.text[:500]}
         out["language"] = lang
+        # the assistant answers from its knowledge base (BM25 + bundled e5), nothing fetched
+        if token.status == 200:
+            auth = {"Authorization": "Bearer " + token.json()["access_token"]}
+            agency = server.post("/api/v1/agencies", json_body={"code": "hcmc", "name": "Thành phố Hồ Chí Minh",
+                                                                "kind": "city"}, headers=auth)
+            from cityai.assistant.demo import builtin
+
+            imported = server.post("/api/v1/assistant/sources/import", headers=auth, timeout=120, json_body={
+                "agency_id": agency.json().get("id") if agency.status == 201 else None, "kind": "procedure",
+                "records": builtin()["procedures"]})
+            ask = server.post("/api/v1/assistant/ask", json_body={"question": "Đăng ký khai sinh cần giấy tờ gì?"},
+                              timeout=120)
+            out["assistant"] = {"agency": agency.status, "import": imported.status, "ask": ask.status,
+                                "json": ask.json() if ask.status == 200 else ask.text[:500]}
         out["server_log_tail"] = server.log()[-2000:]
     return out
 

@@ -106,3 +106,10 @@ def test_language_services_answer_offline(offline_result):
     assert {e["text"] for e in lang["ner"]["json"]["entities"]} >= {"140/KH-UBND"}
     assert len(lang["summarize"]["json"]["sentences"]) == 1
     assert len(lang["embed"]["json"]["vectors"][0]) == 384
+
+
+def test_the_assistant_answers_offline(offline_result):
+    a = offline_result["assistant"]
+    assert (a["agency"], a["import"], a["ask"]) == (201, 200, 200), a
+    assert a["json"]["status"] == "answered" and "Giấy chứng sinh" in a["json"]["answer"]
+    assert a["json"]["citations"][0]["source_id"] == "DEMO-HT-01"

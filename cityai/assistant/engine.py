@@ -28,14 +28,17 @@ service (:mod:`cityai.assistant.service`) adds the conversation, logging and opt
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cityai.assistant import procedures as proc
 from cityai.assistant.safety import sanitize_passage, strip_instructions
-from cityai.language.normalize import fold
+from cityai.language.normalize import fold, fold_aligned
 
 HOTLINE = "1022"
 MAX_LINES = {"steps": 8, "documents": 10, "legal": 5, "conditions": 6, "results": 4, "fee": 6, "time": 6,
@@ -51,8 +54,7 @@ ASPECTS: dict[str, tuple[str, ...]] = {
     "documents": ("giay to", "ho so gom", "thanh phan ho so", "can chuan bi", "chuan bi gi", "chuan bi nhung",
                   "mang theo", "can nhung gi", "can gi", "ho so can", "ho so gi", "nhung giay", "ho so nhu the nao",
                   "ho so ra sao", "bo ho so", "mau don", "to khai"),
-    "steps": ("cac buoc", "trinh tu", "quy trinh", "cach lam", "thuc hien ra sao", "tien hanh", "lam thu tuc",
-              "buoc nao"),
+    "steps": ("cac buoc", "trinh tu", "quy trinh", "thuc hien ra sao", "tien hanh", "lam thu tuc", "buoc nao"),
     "where": ("o dau", "noi nop", "nop tai", "nop o", "co quan nao", "dia chi", "cho nao", "den dau",
               "truc tuyen", "online", "qua mang", "buu dien", "buu chinh", "noi nao", "nop qua", "lam o",
               "don vi nao", "ai giai quyet", "ai cap", "nop cho ai"),
@@ -67,8 +69,8 @@ GENERAL = ("the nao", "lam sao", "nhu the nao", "huong dan", "ra sao", "nhu nao"
 STOP_VI = frozenset("""
 tôi mình em anh chị bạn ông bà có cho hỏi xin muốn cần phải không ko k kg được là gì nào thế sao vậy à ạ
 nhé nha ơi thì mà và hoặc với của các những một này đó kia ở tại từ đến trong lên xuống ra vào làm bao nhiêu
-mấy lâu đâu biết giúp vui lòng giùm rồi còn nữa cũng về thủ tục hồ sơ giấy tờ như đi để nếu khi sẽ đang đã bị
-vậy lúc hiện nay hôm chúng tui cty công ty nhà nước hay loại người dân ạh ừ nhỉ chứ mọi việc gia đình cần thiết
+mấy lâu đâu biết giúp vui lòng giùm rồi còn nữa cũng về thủ tục hồ sơ như đi để nếu khi sẽ đang đã bị
+vậy lúc hiện nay hôm chúng tui hay loại người dân ạh ừ nhỉ chứ mọi việc gia đình cần thiết
 hiện tại muốn biết cho biết thắc mắc hướng dẫn em ơi ad admin shop ạ rằng nên thôi đấy nhỉ
 """.split())
 # folded forms shared by a function word and a content word of procedure names (bạn/bản, chúng/chứng,
@@ -84,15 +86,24 @@ SERVICE = ("thu tuc", "ho so", "giay phep", "dang ky", "cap", "giay to", "le phi
            "luat", "nghi dinh", "quy dinh", "phap luat", "xu phat", "khieu nai", "to cao", "xac nhan", "trich luc",
            "cong chung", "gplx", "giay phep lai xe", "so do", "quyen su dung", "dich vu cong", "hanh chinh",
            "mot cua", "chinh quyen", "so ", "ho kinh doanh", "htx", "hop tac xa", "tro cap", "tam tru",
-           "thuong tru", "giam ho", "nhan con nuoi", "ly lich tu phap", "giay chung", "dieu ", "dieu luat")
+           "thuong tru", "giam ho", "nhan con nuoi", "ly lich tu phap", "giay chung", "dieu ", "dieu luat",
+           "xin phep", "chap thuan", "ho tro", "che do", "bao ho", "hai quan", "luong huu", "chung chi", "cchn",
+           "bhxh", "sang ten", "cap lai", "cap doi", "gia han", "khai bao", "thu hoi", "tham dinh", "cong nhan",
+           "giay xac nhan", "ho khau", "bien so", "dang kiem", "cong an", "toa an", "thi hanh an", "boi thuong")
+# phrasings that ask about the law itself: law articles compete with procedures only for these
+LEGAL_CUES = ("luat", "bo luat", "dieu", "quy dinh", "phap luat", "nghi dinh", "thong tu", "xu phat", "bi phat",
+              "hanh vi", "trach nhiem", "nghia vu", "quyen", "dung hay sai", "bi cam", "nghiem cam", "co bi",
+              "toi danh", "hinh phat", "hop dong")
+GATE_ASPECTS = ("fee", "time", "documents", "where", "legal", "conditions")
 LEVEL_WORDS = {"trung uong": "Cấp bộ", "cap bo": "Cấp bộ", "bo": "Cấp bộ", "cap tinh": "Cấp tỉnh",
                "tinh": "Cấp tỉnh", "thanh pho": "Cấp tỉnh", "so": "Cấp tỉnh", "cap xa": "Cấp xã",
                "xa": "Cấp xã", "phuong": "Cấp xã", "cap huyen": "Cấp huyện", "huyen": "Cấp huyện"}
 OLD_DISTRICT = re.compile(r"\b(?:quan|q)\s*(?:1[0-2]|[1-9])\b|\bhuyen (?:binh chanh|cu chi|hoc mon|nha be|can gio)\b"
                           r"|\bquan (?:binh thanh|go vap|phu nhuan|tan binh|tan phu|binh tan)\b|\bthanh pho thu duc\b")
 
-T_ANSWER = 0.42  # least support (see :func:`support`) to answer
-T_IN_SCOPE = 0.34  # least topic coverage for "about public services, not in the knowledge base" over "declined"
+W_COVERAGE = 0.6  # share of the topic's coverage in a candidate's support (the rest: the index's score)
+T_ANSWER = 0.42  # least topic coverage of the chosen source to answer
+T_IN_SCOPE = 0.75  # a question with no service word is answered only when a source covers this much of it for "about public services, not in the knowledge base" over "declined"
 
 
 def _folded_words(text: str) -> list[str]:
@@ -109,6 +120,30 @@ _SERVICE_RE = re.compile("|".join(r"\b" + re.escape(p.strip()) + (r"\b" if not p
                                   for p in SERVICE))
 
 
+@functools.lru_cache(maxsize=1)
+def _citizen_terms() -> tuple[re.Pattern[str], dict[str, str]]:
+    """Citizens' words → the words of procedure names (``data/citizen_terms.json``), matched folded."""
+    path = Path(__file__).resolve().parent / "data" / "citizen_terms.json"
+    terms = {fold(k): v for k, v in json.loads(path.read_text(encoding="utf-8")).items() if not k.startswith("_")}
+    return _phrase_re(tuple(terms)), terms
+
+
+def expand(text: str) -> str:
+    """``text`` with citizens' abbreviations and everyday words replaced by the administrative ones
+    ("làm lại GPLX" → "cấp lại giấy phép lái xe"); the rest unchanged."""
+    pattern, terms = _citizen_terms()
+    folded = fold_aligned(text).lower()
+    if len(folded) != len(text):
+        return text
+    out, pos = [], 0
+    for m in pattern.finditer(folded):
+        out.append(text[pos:m.start()])
+        out.append(terms[m.group(0)])
+        pos = m.end()
+    out.append(text[pos:])
+    return "".join(out)
+
+
 @dataclass
 class Question:
     text: str  # as asked, instructions removed
@@ -117,15 +152,39 @@ class Question:
     topic: list[str]  # folded content words, in order
     general: bool
     removed_instructions: int = 0
+    search: str = ""  # the text searched: citizens' words replaced by administrative ones
 
     @property
     def bigrams(self) -> set[tuple[str, str]]:
         return set(zip(self.topic, self.topic[1:]))
 
 
+_SELF_INTRO = re.compile(r"(?i)\b(?:tôi|em|mình|tui|cháu)\s+(?:tên\s+)?(?:là|tên)\s+(?:[A-ZĐÀ-Ỹ][\wÀ-ỹ]*\s*){1,5}"
+                         r"[,.;]?")
+
+
+def _personal_data_out(text: str) -> str:
+    """The question without the asker's identifiers (CCCD, phone numbers ... and "tôi là <Name>"): they say
+    nothing about the topic and would dilute it."""
+    from cityai.core import pii
+
+    hits = sorted(pii.detect(text), key=lambda h: h.start)
+    out, pos = [], 0
+    for h in hits:
+        if h.start >= pos:
+            out.append(text[pos:h.start])
+            pos = h.end
+    out.append(text[pos:])
+    text = "".join(out)
+    text = re.sub(r"(?i)\b(?:cccd|cmnd|sđt|sdt|số điện thoại|điện thoại|email)\s*:?\s*(?=[,.;]|$)", " ", text)
+    return _SELF_INTRO.sub(" ", text)
+
+
 def read_question(text: str) -> Question:
     clean, removed = strip_instructions(text)
-    folded = " ".join(_folded_words(clean))
+    clean = clean.strip()
+    search = expand(_personal_data_out(clean))
+    folded = " ".join(_folded_words(search))
     aspects = [k for k, rx in _ASPECT_RES.items() if rx.search(folded)]
     rest = folded
     for rx in _ASPECT_RES.values():
@@ -134,19 +193,28 @@ def read_question(text: str) -> Question:
     kept = set(rest.split())
     # the same words with their diacritics, to tell a stop word from a content word that folds alike
     topic = []
-    for word in re.findall(r"\w+", unicodedata.normalize("NFC", clean).lower()):
+    for word in re.findall(r"\w+", unicodedata.normalize("NFC", search).lower()):
         key = fold(word)
         if key not in kept or not (len(key) > 1 or key.isdigit()):
             continue
         stop = word in STOP_VI if key != word else key in STOP_FOLDED
         if not stop:
             topic.append(key)
-    return Question(clean.strip(), folded, aspects, topic, bool(_GENERAL_RE.search(folded)) or not aspects,
-                    removed)
+    return Question(clean, folded, aspects, topic, bool(_GENERAL_RE.search(folded)) or not aspects, removed,
+                    search)
+
+
+_LEGAL_RE = _phrase_re(LEGAL_CUES)
 
 
 def in_service_scope(q: Question) -> bool:
-    return bool(_SERVICE_RE.search(q.folded + " "))
+    """Whether the question is about public services at all: a service word, or an administrative aspect
+    (fee, time, documents, where, legal basis, conditions)."""
+    return bool(_SERVICE_RE.search(q.folded + " ")) or any(a in GATE_ASPECTS for a in q.aspects)
+
+
+def asks_about_law(q: Question) -> bool:
+    return bool(_LEGAL_RE.search(q.folded))
 
 
 @dataclass
@@ -162,7 +230,8 @@ class Candidate:
 def _source_words(src: Any) -> list[str]:
     body = src.body or {}
     if src.kind == "procedure":
-        return _folded_words(" ".join([src.title, body.get("field") or "", " ".join(body.get("results") or [])]))
+        return _folded_words(" ".join([src.title, body.get("field") or "", body.get("agency") or "",
+                                       " ".join(body.get("results") or [])]))
     if src.kind == "law":
         return _folded_words(f"{body.get('law', '')} {body.get('text', '')[:3000]}")
     if src.kind == "page":
@@ -170,33 +239,47 @@ def _source_words(src: Any) -> list[str]:
     return _folded_words(f"{src.title} {(body.get('text') or '')[:3000]}")
 
 
-def coverage(q: Question, src: Any) -> float:
+def coverage(q: Question, src: Any, idf: dict[str, float] | None = None, unseen: float = 1.0) -> float:
     """How much of the question's topic the source's title (for a procedure; its text for other kinds)
-    covers: the share of topic words found, averaged with the share of adjacent topic-word pairs."""
+    covers: the share of topic words found, averaged with the share of adjacent topic-word pairs, each word
+    weighted by its rarity among the knowledge base's titles (``idf``; words no title has weigh ``unseen``)
+    — "cấp giấy phép" alone covers little of "cấp giấy phép nuôi chim yến"."""
     if not q.topic:
         return 0.0
     words = _source_words(src)
     vocab = set(words)
-    uni = sum(1 for w in q.topic if w in vocab) / len(q.topic)
+
+    def w(word: str) -> float:
+        return idf.get(word, unseen) if idf is not None else 1.0
+
+    total = sum(w(t) for t in q.topic)
+    uni = sum(w(t) for t in q.topic if t in vocab) / total
     qb = q.bigrams
     if not qb:
         return uni
     pairs = set(zip(words, words[1:]))
-    bi = sum(1 for b in qb if b in pairs) / len(qb)
+    btotal = sum(w(a) + w(b) for a, b in qb)
+    bi = sum(w(a) + w(b) for a, b in qb if (a, b) in pairs) / btotal
+    if src.kind in ("law", "document"):  # long texts hold most single words: word pairs must match
+        return 0.3 * uni + 0.7 * bi
     return 0.5 * uni + 0.5 * bi
 
 
-def rank(q: Question, hits: list[Candidate]) -> list[Candidate]:
-    """Candidates ordered by support: coverage of the topic, with the index's rank as a tie-breaker and a
-    small bonus (the index sees synonyms and the body; coverage sees only the title)."""
+def rank(q: Question, hits: list[Candidate], idf: dict[str, float] | None = None,
+         unseen: float = 1.0) -> list[Candidate]:
+    """Candidates ordered by ``support``: the topic's coverage by the source, with the index's relative score
+    (which sees synonyms, meaning and the body; coverage sees the title) — for ordering. Whether to answer
+    is decided on the chosen candidate's coverage alone (:data:`T_ANSWER`), an absolute measure. Law articles
+    rank below procedures unless the question asks about the law itself."""
     if not hits:
         return []
     top = max(h.score for h in hits) or 1.0
+    legal = asks_about_law(q)
     for h in hits:
-        h.coverage = coverage(q, h.source)
-        h.support = 0.75 * h.coverage + 0.25 * (h.score / top if top > 0 else 0.0)
-        if h.source.kind == "law":  # a long article covers common words by its length alone
-            h.support *= 0.85
+        h.coverage = coverage(q, h.source, idf, unseen)
+        h.support = W_COVERAGE * h.coverage + (1 - W_COVERAGE) * (h.score / top if top > 0 else 0.0)
+        if h.source.kind == "law" and not legal:
+            h.support *= 0.6
     return sorted(hits, key=lambda h: (-h.support, h.rank))
 
 
@@ -224,6 +307,11 @@ class Answer:
         if self.procedure is not None:
             out["procedure"] = self.procedure
         return out
+
+
+def _confidence(cand: Candidate) -> float:
+    """The topic's coverage by the source answered from (an absolute 0-1 measure)."""
+    return max(0.0, min(1.0, cand.coverage or cand.support))
 
 
 def _cite(citations: list[dict[str, Any]], src: Any, snippet: str, section: str | None = None) -> str:
@@ -255,7 +343,7 @@ def not_found(q: Question, best: Candidate | None, *, in_scope: bool, locale: st
             text = ("Sorry, I can only help with administrative procedures and public services of Ho Chi Minh "
                     "City (documents, fees, processing times, where to submit, legal basis).")
         return Answer("not_found", text, reason="out_of_scope", confidence=0.0)
-    agency = _agency_hint(best) if best is not None and best.coverage >= T_IN_SCOPE else ""
+    agency = _agency_hint(best) if best is not None and best.coverage >= 0.3 else ""
     text = ("Tôi chưa tìm thấy thông tin đủ tin cậy trong cơ sở tri thức để trả lời câu hỏi này, nên không "
             "đưa ra mức phí, thời hạn hay yêu cầu nào để tránh sai sót. ")
     text += (f"Bạn có thể liên hệ {agency} hoặc gọi đường dây nóng {HOTLINE} của Thành phố để được hướng dẫn."
@@ -316,8 +404,7 @@ def answer_procedure(q: Question, cand: Candidate, *, ward: str | None = None, l
             if "xã" in (rec.get("level") or "").lower():
                 lines.append(f"Với {ward}: thủ tục có thực hiện ở cấp xã, bạn nộp tại Bộ phận Một cửa của "
                              f"Ủy ban nhân dân {ward} (hoặc trực tuyến nếu thủ tục cho phép) {mark}")
-    confidence = min(1.0, cand.support)
-    return Answer("answered", "\n".join(lines), citations, confidence, procedure=structured)
+    return Answer("answered", "\n".join(lines), citations, _confidence(cand), procedure=structured)
 
 
 def _clean_lines(lines: list[str]) -> list[str]:
@@ -365,7 +452,7 @@ def answer_text_source(q: Question, cand: Candidate, *, locale: str = "vi") -> A
         picked = best_sentences(q, body.get("text") or "", 3)
         mark = _cite(citations, src, "\n".join(picked))
         lines = [f"Văn bản “{src.title}”: {mark}"] + [f"- {s}" for s in picked]
-    return Answer("answered", "\n".join(lines), citations, min(1.0, cand.support))
+    return Answer("answered", "\n".join(lines), citations, _confidence(cand))
 
 
 def variants(ranked: list[Candidate], best: Candidate, margin: float = 0.08) -> list[Candidate]:

@@ -48,6 +48,34 @@ def index(platform_or_home: Any) -> Any:
         return idx
 
 
+_IDF: dict[str, tuple[str, dict[str, float], float]] = {}
+
+
+def title_idf(platform: Any) -> tuple[dict[str, float], float]:
+    """Inverse document frequency of the (folded) words of the sources' titles, and the weight of a word
+    no title has: "cấp", "giấy", "phép" weigh little, "yến" much. Rebuilt when the index changes."""
+    import math
+    import re
+
+    idx = index(platform)
+    key = os.path.abspath(idx.dir)
+    gen = idx.generation
+    cached = _IDF.get(key)
+    if cached is not None and cached[0] == gen:
+        return cached[1], cached[2]
+    df: dict[str, int] = {}
+    n = 0
+    for (text,) in idx._db.execute("SELECT text FROM docs"):
+        title = text.rsplit("\n", 1)[-1]  # index_text ends with the folded title
+        n += 1
+        for w in set(re.findall(r"[a-z0-9]+", title)):
+            df[w] = df.get(w, 0) + 1
+    idf = {w: math.log((n + 1) / (c + 1)) + 1.0 for w, c in df.items()}
+    unseen = math.log(n + 1) + 1.0
+    _IDF[key] = (gen, idf, unseen)
+    return idf, unseen
+
+
 def close(platform_or_home: Any = None) -> None:
     with _LOCK:
         keys = list(_OPEN) if platform_or_home is None else [os.path.abspath(Path(getattr(

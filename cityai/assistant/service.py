@@ -137,7 +137,7 @@ def _sources_by_doc_ids(ctx: Context, doc_ids: list[str]) -> dict[str, Source]:
 def retrieve(ctx: Context, q: engine.Question, *, internal: bool, k: int = 20) -> list[engine.Candidate]:
     """Ranked candidates the caller may see (see :mod:`cityai.assistant.engine`)."""
     idx = kb.index(ctx.platform)
-    query = q.text if q.text else q.folded
+    query = q.search or q.text or q.folded
     where = None if internal else {"visibility": "public"}
     try:
         hits = idx.search(query, k=k, mode="hybrid", where=where, with_text=False)
@@ -147,7 +147,8 @@ def retrieve(ctx: Context, q: engine.Question, *, internal: bool, k: int = 20) -
     rows = _sources_by_doc_ids(ctx, [h["id"] for h in hits])
     cands = [engine.Candidate(rows[h["id"]], h["score"], n) for n, h in enumerate(hits, 1)
              if h["id"] in rows and _visible(ctx, rows[h["id"]], internal)]
-    return engine.rank(q, cands)
+    idf, unseen = kb.title_idf(ctx.platform)
+    return engine.rank(q, cands, idf, unseen)
 
 
 def _source_by_key(ctx: Context, kind: str, key: str) -> Source | None:
@@ -213,8 +214,8 @@ def decide(ctx: Context, question: str, state: dict[str, Any], *, internal: bool
             ans.text = "Which procedure or public service is your question about?"
         ans.state = state
         return ans
-    if best is None or best.support < engine.T_ANSWER:
-        in_scope = engine.in_service_scope(q) or (best is not None and best.coverage >= engine.T_IN_SCOPE)
+    in_scope = engine.in_service_scope(q)
+    if best is None or best.coverage < engine.T_ANSWER or (not in_scope and best.coverage < engine.T_IN_SCOPE):
         ans = engine.not_found(q, best, in_scope=in_scope, locale=locale)
         ans.state = state
         return ans
@@ -224,7 +225,7 @@ def decide(ctx: Context, question: str, state: dict[str, Any], *, internal: bool
         names = {proc.base_name(c.source.title) for c in close}
         if len(close) >= 3 and len(names) >= 3:
             ans = engine.clarify_options(close[:4], "Có nhiều thủ tục phù hợp với câu hỏi. Bạn cần thủ tục nào?")
-            state["pending"] = {"question": question, "options": ans.options, "support": best.support}
+            state["pending"] = {"question": question, "options": ans.options, "support": best.coverage}
             ans.state = state
             return ans
     return _answer_candidate(ctx, q, best, state, locale=locale, ranked=ranked)
@@ -248,22 +249,22 @@ def _answer_candidate(ctx: Context, q: engine.Question, cand: engine.Candidate, 
             if chosen is None:
                 ans = engine.clarify_options(same[:5], "Thủ tục này được thực hiện ở nhiều cấp. Bạn cần thực hiện ở cấp "
                                              "nào?")
-                state["pending"] = {"question": q.text, "options": ans.options, "support": cand.support}
+                state["pending"] = {"question": q.text, "options": ans.options, "support": cand.coverage}
                 ans.state = state
                 return ans
             cand = chosen
             src = cand.source
     level = ((src.body or {}).get("level") or "").lower()
     ward = state.get("ward") or _ward_in(q.text)
-    if "where" in q.aspects and "cấp xã" in level and not ward:
+    if "where" in q.aspects and level.strip() == "cấp xã" and not ward:  # done only at commune level
         moved = engine.OLD_DISTRICT.search(q.folded)
         text = ("Thủ tục này do Ủy ban nhân dân cấp xã giải quyết. Bạn cư trú ở phường, xã hay đặc khu nào của "
                 "Thành phố (theo 168 đơn vị hành chính từ ngày 01/7/2025)?")
         if moved:
             text = ("Từ ngày 01/7/2025 Thành phố không còn cấp quận, huyện; hồ sơ nộp ở phường, xã hoặc đặc khu. "
                     "Bạn cho biết tên phường/xã mới nơi bạn cư trú (ví dụ: Phường Bến Thành, Xã Cần Giờ)?")
-        ans = engine.Answer("clarify", text, reason="ward", confidence=cand.support)
-        state["pending"] = {"kind": "ward", "procedure": src.key, "question": q.text, "support": cand.support}
+        ans = engine.Answer("clarify", text, reason="ward", confidence=cand.coverage)
+        state["pending"] = {"kind": "ward", "procedure": src.key, "question": q.text, "support": cand.coverage}
         ans.state = state
         return ans
     if ward:
@@ -279,7 +280,7 @@ def fold_title(c: engine.Candidate) -> str:
 def _finish(ans: engine.Answer, state: dict[str, Any], cand: engine.Candidate) -> engine.Answer:
     if cand.source.kind == "procedure":
         state["procedure"] = cand.source.key
-        state["support"] = round(cand.support, 3)
+        state["support"] = round(cand.coverage or cand.support, 3)
     ans.state = state
     return ans
 

@@ -325,6 +325,11 @@ class HybridIndex:
         self._db.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                              [(k, str(v)) for k, v in kv.items()])
 
+    @property
+    def generation(self) -> str:
+        """Changes whenever the index's documents change (in any process): a key for caches built from it."""
+        return self._generation()
+
     def _generation(self) -> str:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         return row[0] if row else "0"
