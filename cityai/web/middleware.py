@@ -20,6 +20,26 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inlin
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
 CSP_DOCS = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
             "script-src 'self' 'unsafe-inline'; connect-src 'self'")
+# A page that other sites may show in a frame (the assistant's chat widget) sets
+# ``request.state.frame_ancestors`` to the allowed origins; every other page keeps ``frame-ancestors 'none'``.
+_ANCESTOR_RE = re.compile(r"^(?:\*|'self'|'none'|[a-z][a-z0-9+.-]*:|(?:[a-z][a-z0-9+.-]*://)?(?:\*\.)?"
+                          r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::(?:\d{1,5}|\*))?/?)$")
+
+
+def frame_ancestors(origins: str | None) -> str:
+    """The CSP ``frame-ancestors`` sources from a space-separated setting. Whatever follows a ``;`` or ``,``
+    (another directive) is ignored, a token that is not a source (a path, quotes) is dropped, and nothing
+    valid means ``'none'``."""
+    sources = re.split(r"[;,]", origins or "", maxsplit=1)[0]
+    kept = [t for t in sources.split() if _ANCESTOR_RE.match(t)]
+    if "'none'" in kept and len(kept) > 1:
+        kept.remove("'none'")
+    return " ".join(kept) or "'none'"
+
+
+def csp_for_frame(origins: str | None) -> str:
+    """The page CSP with ``frame-ancestors`` opened to ``origins`` (see :func:`frame_ancestors`)."""
+    return CSP.replace("frame-ancestors 'none'", f"frame-ancestors {frame_ancestors(origins)}")
 
 
 class BodyTooLarge(Problem):
@@ -130,6 +150,9 @@ class RequestContextMiddleware:
                 hdrs.append((b"referrer-policy", b"same-origin"))
                 if not any(k.lower() == b"content-security-policy" for k, _ in hdrs):
                     csp = CSP_DOCS if path.startswith("/api/docs") else CSP
+                    framed = scope["state"].get("frame_ancestors")
+                    if framed is not None and csp is CSP:
+                        csp = csp_for_frame(framed)
                     hdrs.append((b"content-security-policy", csp.encode()))
                 if set_lang_cookie:
                     hdrs.append((b"set-cookie",
