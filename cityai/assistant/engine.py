@@ -314,12 +314,17 @@ def _confidence(cand: Candidate) -> float:
     return max(0.0, min(1.0, cand.coverage or cand.support))
 
 
+def _title(src: Any) -> str:
+    """A source's title as it may be shown: an instruction-like title is reduced to the source's key."""
+    return sanitize_passage(src.title).strip() or src.key
+
+
 def _cite(citations: list[dict[str, Any]], src: Any, snippet: str, section: str | None = None) -> str:
     source_id = src.key
     for n, c in enumerate(citations, 1):
         if c["source_id"] == source_id and c.get("section") == section:
             return f"[{n}]"
-    entry = {"source_type": src.kind, "source_id": source_id, "title": src.title,
+    entry = {"source_type": src.kind, "source_id": source_id, "title": _title(src),
              "snippet": snippet[:SNIPPET_CHARS]}
     if section:
         entry["section"] = section
@@ -375,7 +380,7 @@ def answer_procedure(q: Question, cand: Candidate, *, ward: str | None = None, l
     rec = src.body or {}
     citations: list[dict[str, Any]] = []
     lines: list[str] = []
-    structured: dict[str, Any] = {"code": src.key, "name": src.title, "level": rec.get("level") or "",
+    structured: dict[str, Any] = {"code": src.key, "name": _title(src), "level": rec.get("level") or "",
                                   "agency": rec.get("agency") or "", "url": rec.get("url") or "", "sections": {}}
     for section in procedure_sections(q):
         body = _clean_lines(proc.section_lines(rec, section))
@@ -383,7 +388,7 @@ def answer_procedure(q: Question, cand: Candidate, *, ward: str | None = None, l
         if section == "overview":
             mark = _cite(citations, src, " — ".join(body), None)
             level = f", {rec['level']}" if rec.get("level") else ""
-            lines.append(f"Thủ tục: {src.title} (mã {src.key}{level}) {mark}")
+            lines.append(f"Thủ tục: {_title(src)} (mã {src.key}{level}) {mark}")
             continue
         title = _section_title(section, locale)
         structured["sections"][section] = {"title": title, "lines": body}
@@ -438,7 +443,7 @@ def answer_text_source(q: Question, cand: Candidate, *, locale: str = "vi") -> A
     citations: list[dict[str, Any]] = []
     if src.kind == "law":
         text = body.get("text") or ""
-        head = text.split("\n", 1)[0].strip()
+        head = sanitize_passage(text.split("\n", 1)[0]).strip()
         picked = best_sentences(q, text, 3)
         mark = _cite(citations, src, "\n".join(picked))
         intro = f"Theo {body.get('law')}, Điều {body.get('article')}" + (f" ({head})" if head and len(head) < 200 else "")
@@ -447,11 +452,11 @@ def answer_text_source(q: Question, cand: Candidate, *, locale: str = "vi") -> A
         answer = body.get("answer") or ""
         picked = best_sentences(q, answer, 4) if len(answer) > 800 else _clean_lines([answer])
         mark = _cite(citations, src, "\n".join(picked))
-        lines = [f"{src.title}: {mark}"] + [f"- {s}" if len(picked) > 1 else s for s in picked]
+        lines = [f"{_title(src)}: {mark}"] + [f"- {s}" if len(picked) > 1 else s for s in picked]
     else:
         picked = best_sentences(q, body.get("text") or "", 3)
         mark = _cite(citations, src, "\n".join(picked))
-        lines = [f"Văn bản “{src.title}”: {mark}"] + [f"- {s}" for s in picked]
+        lines = [f"Văn bản “{_title(src)}”: {mark}"] + [f"- {s}" for s in picked]
     return Answer("answered", "\n".join(lines), citations, _confidence(cand))
 
 
@@ -470,7 +475,7 @@ def variants(ranked: list[Candidate], best: Candidate, margin: float = 0.08) -> 
 
 def option_label(src: Any) -> str:
     level = (src.body or {}).get("level") or ""
-    return f"{src.title}" + (f" — {level}" if level and level.lower() not in src.title.lower() else "")
+    return _title(src) + (f" — {level}" if level and level.lower() not in src.title.lower() else "")
 
 
 def clarify_options(cands: list[Candidate], prompt: str) -> Answer:
@@ -502,7 +507,12 @@ def pick_option(text: str, options: list[dict[str, Any]], sources: dict[str, Any
     return chosen[0] if len(chosen) == 1 else None
 
 
+_THIS = re.compile(r"(?i)\b(?:thủ tục này|thủ tục đó|cái này|cái đó|hồ sơ này|nó)\b")
+
+
 def is_follow_up(q: Question) -> bool:
-    """A question that names no topic of its own ("còn lệ phí?", "nộp ở đâu?", "thủ tục này mất bao lâu")."""
-    return len(q.topic) <= 1 or bool(re.search(r"\b(?:thu tuc nay|cai nay|cai do|no|thu tuc do|ho so nay)\b",
-                                               q.folded))
+    """A question about the procedure under discussion: an aspect and at most one topic word of its own
+    ("còn lệ phí?", "nộp ở đâu?"), or a pointer to it with few words ("thủ tục này mất bao lâu")."""
+    if len(q.topic) <= 1 and q.aspects:
+        return True
+    return len(q.topic) <= 2 and bool(_THIS.search(q.text))

@@ -20,7 +20,7 @@ llama.cpp server), may only *rephrase* what the numbered passages say. Nothing i
    body without ``choices[0].message.content`` ``bad-response``. A leading ``<think>…</think>`` block
    (reasoning models) is dropped.
 3. **Check.** :func:`check_answer` rejects the text unless it cites, cites only passages that exist, and
-   every number it states is cited and found in a cited passage (or in the question). Numbers compare
+   every number it states is cited and found in a cited passage (not merely in the question). Numbers compare
    normalised: separators inside a number and leading zeros do not count (``50.000`` = ``50000``,
    ``05`` = ``5``, ``1 500 000`` = ``1500000``); ``30/2020`` is two numbers. The hotline ``1022``, which the
    system message itself names, may appear without a citation.
@@ -225,13 +225,17 @@ def _sentences(text: str) -> list[str]:
     return out
 
 
+_SPELLED = re.compile(r"(?i)\b(?:(?:một|hai|ba|bốn|năm|sáu|bảy|tám|chín|mười|mươi|trăm|nghìn|ngàn|triệu|tỷ|tỉ|lăm|"
+                     r"mốt|linh|lẻ)\s+){1,8}(?:đồng|vnđ|ngày|tháng|tuần|giờ)\b")
+
+
 def check_answer(text: str, passages: list[dict], question: str) -> list[int]:
     """The passage numbers ``text`` cites (unique, in order of first appearance), if it may be shown.
 
     Raises :class:`GenerationError`: ``empty``, ``too-long`` (over 6,000 characters), ``no-citation``,
     ``unknown-citation`` (a ``[n]`` that is not a passage), ``uncited-number`` (a sentence states a number
-    without citing), ``unsupported-number`` (a number found neither in the passages that sentence cites
-    nor in the question).
+    without citing), ``unsupported-number`` (a number not found in the passages that sentence cites — the
+    question's own numbers are no support —, or an amount or period spelled in words that they do not state).
     """
     text = (text or "").strip()
     if not text:
@@ -246,8 +250,13 @@ def check_answer(text: str, passages: list[dict], question: str) -> list[int]:
         if n not in known:
             raise GenerationError("unknown-citation", f"[{n}] is not one of the {len(known)} passages")
     numbers_of: dict[int, set[str]] = {}
-    asked = _numbers(question or "")
+    # The question's numbers are not support: "có phải 500.000 đồng không?" must not let the model say so.
     for sentence in _sentences(text):
+        spelled = _SPELLED.search(sentence)
+        if spelled and not any(spelled.group(0).lower() in _passage_text(known[n]).lower() for n in _cites(sentence)
+                               if n in known):
+            raise GenerationError("unsupported-number", f"an amount or period in words that no cited passage "
+                                                        f"states: {spelled.group(0)!r}")
         cites = _cites(sentence)
         claims = _claims(_CITE.sub(" ", sentence))
         claims = [c for c in claims if not (set(c) & ALLOWED_NUMBERS)]
@@ -256,7 +265,7 @@ def check_answer(text: str, passages: list[dict], question: str) -> list[int]:
         if not cites:
             raise GenerationError("uncited-number", f"a sentence states a number without a citation: "
                                                     f"{sentence.strip()[:200]!r}")
-        support = set(asked) | ALLOWED_NUMBERS
+        support = set(ALLOWED_NUMBERS)
         for n in cites:
             if n not in numbers_of:
                 p = known[n]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 from pathlib import Path
@@ -31,6 +32,7 @@ from cityai.core.db import utcnow
 from cityai.language.normalize import fold
 
 INDEX_NAME = "assistant"
+log = logging.getLogger("cityai.assistant")
 _OPEN: dict[str, Any] = {}
 _LOCK = threading.Lock()
 
@@ -52,24 +54,24 @@ _IDF: dict[str, tuple[str, dict[str, float], float]] = {}
 
 
 def title_idf(platform: Any) -> tuple[dict[str, float], float]:
-    """Inverse document frequency of the (folded) words of the sources' titles, and the weight of a word
-    no title has: "cấp", "giấy", "phép" weigh little, "yến" much. Rebuilt when the index changes."""
+    """Inverse document frequency of the (folded) words of the active sources' titles, and the weight of a
+    word no title has: "cấp", "giấy", "phép" weigh little, "yến" much. Read from the database and kept until
+    the index changes (its ``generation``)."""
     import math
     import re
 
-    idx = index(platform)
-    key = os.path.abspath(idx.dir)
-    gen = idx.generation
+    key = os.path.abspath(Path(platform.settings.home))
+    gen = index(platform).generation
     cached = _IDF.get(key)
     if cached is not None and cached[0] == gen:
         return cached[1], cached[2]
     df: dict[str, int] = {}
     n = 0
-    for (text,) in idx._db.execute("SELECT text FROM docs"):
-        title = text.rsplit("\n", 1)[-1]  # index_text ends with the folded title
-        n += 1
-        for w in set(re.findall(r"[a-z0-9]+", title)):
-            df[w] = df.get(w, 0) + 1
+    with platform.transaction() as db:
+        for (title,) in db.execute(select(Source.title).where(Source.active.is_(True))):
+            n += 1
+            for w in set(re.findall(r"[a-z0-9]+", fold(title))):
+                df[w] = df.get(w, 0) + 1
     idf = {w: math.log((n + 1) / (c + 1)) + 1.0 for w, c in df.items()}
     unseen = math.log(n + 1) + 1.0
     _IDF[key] = (gen, idf, unseen)
@@ -158,8 +160,17 @@ def sync(platform: Any, sources: Iterable[Source], *, embed: bool = True) -> dic
     live, gone = [], []
     for s in sources:
         (live if s.active else gone).append(s)
-    indexed = idx.add([{"id": s.doc_id, "text": s.text, "metadata": metadata(s)} for s in live], embed=embed) \
-        if live else 0
+    docs = [{"id": s.doc_id, "text": s.text, "metadata": metadata(s)} for s in live]
+    indexed = 0
+    if docs:
+        try:
+            indexed = idx.add(docs, embed=embed)
+        except Exception:  # noqa: BLE001 - the embedding model failed: searchable by BM25 now, vectors later
+            if not embed:
+                raise
+            log.warning("embedding failed; sources indexed for BM25 only (`cityai assistant embed` adds vectors)",
+                        exc_info=True)
+            indexed = idx.add(docs, embed=False)
     removed = idx.remove([s.doc_id for s in gone]) if gone else 0
     return {"indexed": indexed, "removed": removed}
 

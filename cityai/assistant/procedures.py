@@ -47,8 +47,16 @@ class ProcedureError(ValueError):
     """A record that cannot be read (the message names the field)."""
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_LINE_CHARS = 2000
+MAX_ITEMS = 200
+
+
 def _nfc(value: Any) -> str:
-    text = unicodedata.normalize("NFC", str(value or ""))
+    """A string as stored: NFC, lone surrogates as U+FFFD, no control characters, spaces collapsed."""
+    text = _CONTROL.sub("", _SURROGATE.sub("\ufffd", str(value or "")))
+    text = unicodedata.normalize("NFC", text)
     return re.sub(r"[ \t\u00a0]+", " ", text).strip()
 
 
@@ -235,6 +243,8 @@ def from_portal(rec: dict[str, Any]) -> dict[str, Any]:
     name = _nfc(rec.get("ten_thu_tuc"))
     if not code or not name:
         raise ProcedureError("ma_thu_tuc and ten_thu_tuc are required")
+    if len(code) > 100 or len(name) > 1000:
+        raise ProcedureError("ma_thu_tuc has at most 100 characters, ten_thu_tuc 1,000")
     agency = _info(rec.get("co_quan_thuc_hien")) or _info(rec.get("co_quan_co_tham_quyen"))
     return {
         "code": code, "name": name, "level": _info(rec.get("cap_thuc_hien")), "field": _info(rec.get("linh_vuc")),
@@ -255,10 +265,12 @@ def _str_list(value: Any, field: str) -> list[str]:
     if value in (None, ""):
         return []
     if isinstance(value, str):
-        return [value]
+        value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ProcedureError(f"{field} is a list of strings")
-    return [_nfc(v) for v in value if _nfc(v)]
+    if len(value) > MAX_ITEMS:
+        raise ProcedureError(f"{field} has more than {MAX_ITEMS} items")
+    return [_nfc(v)[:MAX_LINE_CHARS] for v in value if _nfc(v)]
 
 
 def to_record(rec: dict[str, Any]) -> dict[str, Any]:
@@ -279,6 +291,9 @@ def to_record(rec: dict[str, Any]) -> dict[str, Any]:
             raise ProcedureError(f"{key} is a string")
         out[key] = _info(value)[:MAX_SECTION_CHARS]
     channels = rec.get("channels") or []
+    for key in ("channels", "documents", "legal"):
+        if isinstance(rec.get(key), list) and len(rec[key]) > MAX_ITEMS:
+            raise ProcedureError(f"{key} has more than {MAX_ITEMS} items")
     if not isinstance(channels, list) or not all(isinstance(c, dict) for c in channels):
         raise ProcedureError("channels is a list of objects {channel, time, fees, description}")
     out["channels"] = []
@@ -291,9 +306,10 @@ def to_record(rec: dict[str, Any]) -> dict[str, Any]:
             amount = f.get("amount")
             if amount is not None and (not isinstance(amount, int) or isinstance(amount, bool) or amount < 0):
                 raise ProcedureError("channels[].fees[].amount is a whole number of đồng or null")
-            clean_fees.append({"text": _nfc(f.get("text")), "amount": amount, "note": _nfc(f.get("note")),
+            clean_fees.append({"text": _nfc(f.get("text"))[:500], "amount": amount, "note": _nfc(f.get("note"))[:MAX_LINE_CHARS],
                                "free": bool(f.get("free")) or _nfc(f.get("text")) == "Miễn phí"})
-        out["channels"].append({"channel": _nfc(c.get("channel")), "time": _nfc(c.get("time")), "fees": clean_fees,
+        out["channels"].append({"channel": _nfc(c.get("channel"))[:100], "time": _nfc(c.get("time"))[:500],
+                                "fees": clean_fees[:20],
                                 "description": _nfc(c.get("description"))[:MAX_SECTION_CHARS]})
     documents = rec.get("documents") or []
     if not isinstance(documents, list):
@@ -301,11 +317,15 @@ def to_record(rec: dict[str, Any]) -> dict[str, Any]:
     groups = []
     for g in documents:
         if isinstance(g, str):  # a plain list of document names
-            groups.append({"case": "", "items": [{"name": _nfc(g), "form": "", "quantity": ""}]})
+            groups.append({"case": "", "items": [{"name": _nfc(g)[:MAX_LINE_CHARS], "form": "", "quantity": ""}]})
         elif isinstance(g, dict) and "items" in g:
-            items = [{"name": _nfc(i.get("name")), "form": _nfc(i.get("form")), "quantity": _nfc(i.get("quantity"))}
-                     for i in g.get("items") or [] if isinstance(i, dict) and _nfc(i.get("name"))]
-            groups.append({"case": _nfc(g.get("case")), "items": items})
+            raw_items = g.get("items") or []
+            if not isinstance(raw_items, list) or len(raw_items) > MAX_ITEMS:
+                raise ProcedureError(f"documents[].items is a list of at most {MAX_ITEMS}")
+            items = [{"name": _nfc(i.get("name"))[:MAX_LINE_CHARS], "form": _nfc(i.get("form"))[:200],
+                      "quantity": _nfc(i.get("quantity"))[:200]}
+                     for i in raw_items if isinstance(i, dict) and _nfc(i.get("name"))]
+            groups.append({"case": _nfc(g.get("case"))[:500], "items": items})
         else:
             raise ProcedureError("documents[] is a name or {case, items: [{name, form, quantity}]}")
     if groups and all(not g["case"] for g in groups):  # plain names: one list
@@ -316,8 +336,8 @@ def to_record(rec: dict[str, Any]) -> dict[str, Any]:
     legal = rec.get("legal") or []
     if not isinstance(legal, list):
         raise ProcedureError("legal is a list")
-    out["legal"] = [{"name": _nfc(x), "code": ""} if isinstance(x, str)
-                    else {"name": _nfc(x.get("name")), "code": _nfc(x.get("code"))}
+    out["legal"] = [{"name": _nfc(x)[:1000], "code": ""} if isinstance(x, str)
+                    else {"name": _nfc(x.get("name"))[:1000], "code": _nfc(x.get("code"))[:100]}
                     for x in legal if isinstance(x, (str, dict))]
     return out
 

@@ -5,8 +5,8 @@ needs a signed-in user and also searches the internal sources of the agencies th
 conversation belongs to the client that started it (a hash of its token, user or address): another
 client's conversation id is a 404. Each client may ask ``CITYAI_ASSISTANT_RATE_PER_MINUTE`` questions a
 minute (429 with ``Retry-After`` beyond). Questions are logged with personal data redacted
-(:func:`cityai.core.pii.redact`), with the answer's status, citations and confidence; a rating may be
-given once per answer.
+(:func:`cityai.core.pii.redact`), with the answer's status, citations and confidence; the asker may rate an
+answer (a later rating replaces the earlier one).
 
 The knowledge base's sources belong to agencies: their editors import procedures and laws, write pages
 (FAQ) and take documents they may read into it; every change keeps a version and is audited. Listing and
@@ -22,10 +22,12 @@ import logging
 import re
 import threading
 import time
+import unicodedata
 import uuid
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from cityai.assistant import engine, kb
 from cityai.assistant import procedures as proc
@@ -44,6 +46,7 @@ SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 MAX_IMPORT_PER_CALL = 500
 MAX_PAGE_CHARS = 20_000
 MAX_DOCUMENT_CHARS = 200_000
+MAX_ARTICLE_CHARS = 100_000
 MAX_COMMENT_CHARS = 2_000
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -59,8 +62,10 @@ class RateLimiter:
     """A sliding one-minute window per client key, in this process (each server process counts its own;
     behind several processes the effective limit is that many times higher)."""
 
+    MAX_CLIENTS = 50_000  # the least recently seen are forgotten beyond this (a flood of addresses)
+
     def __init__(self) -> None:
-        self._hits: dict[str, collections.deque[float]] = {}
+        self._hits: collections.OrderedDict[str, collections.deque[float]] = collections.OrderedDict()
         self._lock = threading.Lock()
 
     def check(self, key: str, per_minute: int, now: float | None = None) -> int:
@@ -69,15 +74,18 @@ class RateLimiter:
             return 0
         now = time.monotonic() if now is None else now
         with self._lock:
-            q = self._hits.setdefault(key, collections.deque())
+            q = self._hits.get(key)
+            if q is None:
+                q = self._hits[key] = collections.deque()
+                while len(self._hits) > self.MAX_CLIENTS:
+                    self._hits.popitem(last=False)
+            else:
+                self._hits.move_to_end(key)
             while q and now - q[0] >= 60.0:
                 q.popleft()
             if len(q) >= per_minute:
                 return max(1, int(60.0 - (now - q[0])) + 1)
             q.append(now)
-            if len(self._hits) > 100_000:  # forget idle clients
-                for k in [k for k, v in self._hits.items() if not v or now - v[-1] >= 60.0]:
-                    del self._hits[k]
             return 0
 
 
@@ -110,7 +118,7 @@ def _clean_question(ctx: Context, question: Any) -> str:
         raise invalid((f"Câu hỏi dài {len(question)} ký tự, tối đa {limit}.",
                        f"The question has {len(question)} characters, at most {limit}."), field="question",
                       limit=limit)
-    return _SURROGATE.sub("\ufffd", question).strip()
+    return proc._CONTROL.sub("", _SURROGATE.sub("\ufffd", question)).strip() or "?"
 
 
 def _visible(ctx: Context, src: Source, internal: bool) -> bool:
@@ -139,11 +147,12 @@ def retrieve(ctx: Context, q: engine.Question, *, internal: bool, k: int = 20) -
     idx = kb.index(ctx.platform)
     query = q.search or q.text or q.folded
     where = None if internal else {"visibility": "public"}
+    depth = 2 * k if internal else k  # other agencies' internal sources are dropped below
     try:
-        hits = idx.search(query, k=k, mode="hybrid", where=where, with_text=False)
+        hits = idx.search(query, k=depth, mode="hybrid", where=where, with_text=False)
     except Exception:  # noqa: BLE001 - the embedding model unavailable: rank by BM25 alone
         log.warning("hybrid search failed, answering from BM25 alone", exc_info=True)
-        hits = idx.search(query, k=k, mode="bm25", where=where, with_text=False)
+        hits = idx.search(query, k=depth, mode="bm25", where=where, with_text=False)
     rows = _sources_by_doc_ids(ctx, [h["id"] for h in hits])
     cands = [engine.Candidate(rows[h["id"]], h["score"], n) for n, h in enumerate(hits, 1)
              if h["id"] in rows and _visible(ctx, rows[h["id"]], internal)]
@@ -199,7 +208,7 @@ def decide(ctx: Context, question: str, state: dict[str, Any], *, internal: bool
 
     # a follow-up about the procedure under discussion
     current = state.get("procedure")
-    if current and engine.is_follow_up(q) and (q.aspects or "nay" in q.folded.split()):
+    if current and engine.is_follow_up(q):
         src = _source_by_key(ctx, "procedure", current)
         if src is not None and _visible(ctx, src, internal):
             cand = engine.Candidate(src, 1.0, 1, support=float(state.get("support", 0.6)))
@@ -225,7 +234,7 @@ def decide(ctx: Context, question: str, state: dict[str, Any], *, internal: bool
         names = {proc.base_name(c.source.title) for c in close}
         if len(close) >= 3 and len(names) >= 3:
             ans = engine.clarify_options(close[:4], "Có nhiều thủ tục phù hợp với câu hỏi. Bạn cần thủ tục nào?")
-            state["pending"] = {"question": question, "options": ans.options, "support": best.coverage}
+            state["pending"] = {"question": pii.redact(question), "options": ans.options, "support": best.coverage}
             ans.state = state
             return ans
     return _answer_candidate(ctx, q, best, state, locale=locale, ranked=ranked)
@@ -249,7 +258,7 @@ def _answer_candidate(ctx: Context, q: engine.Question, cand: engine.Candidate, 
             if chosen is None:
                 ans = engine.clarify_options(same[:5], "Thủ tục này được thực hiện ở nhiều cấp. Bạn cần thực hiện ở cấp "
                                              "nào?")
-                state["pending"] = {"question": q.text, "options": ans.options, "support": cand.coverage}
+                state["pending"] = {"question": pii.redact(q.text), "options": ans.options, "support": cand.coverage}
                 ans.state = state
                 return ans
             cand = chosen
@@ -264,7 +273,8 @@ def _answer_candidate(ctx: Context, q: engine.Question, cand: engine.Candidate, 
             text = ("Từ ngày 01/7/2025 Thành phố không còn cấp quận, huyện; hồ sơ nộp ở phường, xã hoặc đặc khu. "
                     "Bạn cho biết tên phường/xã mới nơi bạn cư trú (ví dụ: Phường Bến Thành, Xã Cần Giờ)?")
         ans = engine.Answer("clarify", text, reason="ward", confidence=cand.coverage)
-        state["pending"] = {"kind": "ward", "procedure": src.key, "question": q.text, "support": cand.coverage}
+        state["pending"] = {"kind": "ward", "procedure": src.key, "question": pii.redact(q.text),
+                            "support": cand.coverage}
         ans.state = state
         return ans
     if ward:
@@ -373,7 +383,7 @@ def conversation_show(ctx: Context, *, conversation_id: str, client: str | None 
 
 def message_to_dict(m: Message) -> dict[str, Any]:
     return {"id": m.id, "question": m.question, "answer": m.answer, "status": m.status, "reason": m.reason,
-            "citations": m.citations, "confidence": m.confidence, "rating": m.rating,
+            "citations": m.citations, "confidence": m.confidence, "rating": m.rating, "comment": m.comment,
             "created_at": m.created_at.isoformat()}
 
 
@@ -412,8 +422,11 @@ def analytics(ctx: Context, *, days: int = 30, limit: int = 20) -> dict[str, Any
         raise invalid(("days từ 1 đến 366.", "days is 1 to 366."), field="days")
     limit = max(1, min(int(limit), 100))
     since = utcnow() - dt.timedelta(days=days)
-    base = select(Message).where(Message.created_at >= since)
-    by_status = dict(ctx.db.execute(select(Message.status, func.count()).where(Message.created_at >= since)
+    scope = [Message.created_at >= since]
+    if not ctx.actor.is_sysadmin:  # civil servants' internal-mode questions stay within the platform's admins
+        scope.append(Message.conversation_id.in_(select(Conversation.id).where(Conversation.mode == "public")))
+    base = select(Message).where(*scope)
+    by_status = dict(ctx.db.execute(select(Message.status, func.count()).where(*scope)
                                     .group_by(Message.status)).all())
     total = sum(by_status.values())
 
@@ -424,21 +437,19 @@ def analytics(ctx: Context, *, days: int = 30, limit: int = 20) -> dict[str, Any
             out.append({"topic": topic, "count": n, "example": example})
         return out
 
-    q_top = select(Message.topic, func.count(), func.max(Message.question)).where(Message.created_at >= since)
+    q_top = select(Message.topic, func.count(), func.max(Message.question)).where(*scope)
     q_gap = q_top.where(Message.status == "not_found", or_(Message.reason.is_(None), Message.reason == "no_source"))
-    ratings = dict(ctx.db.execute(select(Message.rating, func.count()).where(Message.created_at >= since,
-                                                                                Message.rating.is_not(None))
+    ratings = dict(ctx.db.execute(select(Message.rating, func.count()).where(*scope, Message.rating.is_not(None))
                                   .group_by(Message.rating)).all())
-    days_rows = ctx.db.execute(select(Message.created_at, Message.status).where(Message.created_at >= since)).all()
+    days_rows = ctx.db.execute(select(Message.created_at, Message.status).where(*scope)).all()
     per_day: dict[str, dict[str, int]] = collections.defaultdict(lambda: collections.Counter())
     for created, status in days_rows:
         per_day[created.date().isoformat()][status] += 1
     cited: collections.Counter[tuple[str, str, str]] = collections.Counter()
-    for (cits,) in ctx.db.execute(select(Message.citations).where(Message.created_at >= since,
-                                                                   Message.status == "answered")).all():
+    for (cits,) in ctx.db.execute(select(Message.citations).where(*scope, Message.status == "answered")).all():
         for c in {(c.get("source_type"), c.get("source_id"), c.get("title")) for c in cits or []}:
             cited[c] += 1
-    latency = [r[0] for r in ctx.db.execute(select(Message.latency_ms).where(Message.created_at >= since)).all()]
+    latency = [r[0] for r in ctx.db.execute(select(Message.latency_ms).where(*scope)).all()]
     latency.sort()
     disliked = ctx.db.execute(base.where(Message.rating == -1).order_by(Message.id.desc()).limit(limit)).scalars()
     up, down = ratings.get(1, 0), ratings.get(-1, 0)
@@ -503,11 +514,16 @@ def import_records(ctx: Context, *, agency_id: int, kind: str, records: Iterable
                 rec = proc.to_record(raw)
                 key, title, body = rec["code"], rec["name"], rec
             else:
-                if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) and raw.get(k) for k in
+                if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) and raw.get(k).strip() for k in
                                                         ("law", "article", "text")):
-                    raise ValueError("an article is {law, article, text}")
-                key = kb.law_key(raw["law"], raw["article"])
-                title, body = kb.law_title(raw["law"], raw["article"], raw["text"]), dict(raw)
+                    raise ValueError("an article is {law, article, text} (non-empty strings)")
+                law, article = proc._nfc(raw["law"])[:300], proc._nfc(raw["article"])[:50]
+                text = proc._CONTROL.sub("", proc._SURROGATE.sub("\ufffd", raw["text"]))
+                if len(text) > MAX_ARTICLE_CHARS:
+                    raise ValueError(f"the article's text has more than {MAX_ARTICLE_CHARS} characters")
+                text = unicodedata.normalize("NFC", text).strip()
+                key = kb.law_key(law, article)
+                title, body = kb.law_title(law, article, text), {"law": law, "article": article, "text": text}
             if len(key) > 400:
                 raise ValueError("the key has more than 400 characters")
         except (ValueError, TypeError) as exc:
@@ -519,8 +535,14 @@ def import_records(ctx: Context, *, agency_id: int, kind: str, records: Iterable
             errors.append({"n": n, "key": key, "error": "owned by another agency"})
             counts["conflict"] += 1
             continue
-        src, change = kb.put(ctx, kind=kind, key=key, title=title[:1000], body=body, agency_id=agency_id,
-                             visibility=visibility, origin=origin, existing=existing)
+        try:
+            with ctx.db.begin_nested():  # another import of the same key at the same moment: this one loses
+                src, change = kb.put(ctx, kind=kind, key=key, title=title[:1000], body=body, agency_id=agency_id,
+                                     visibility=visibility, origin=origin, existing=existing)
+        except IntegrityError:
+            errors.append({"n": n, "key": key, "error": "changed by another import at the same time; retry"})
+            counts["conflict"] += 1
+            continue
         counts[change] += 1
         if change != "unchanged":
             changed.append(src)
@@ -572,7 +594,7 @@ def page_put(ctx: Context, *, agency_id: int, slug: str, question: str, answer: 
              visibility: str = "public", embed: bool = True) -> tuple[Source, str]:
     """Write (or change) an agency's FAQ page: a question and its answer, quoted and cited by the assistant."""
     _agency(ctx, agency_id)
-    if not isinstance(slug, str) or not SLUG_RE.match(slug):
+    if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug):
         raise invalid(("slug gồm chữ thường không dấu, số và '-' (tối đa 100).",
                        "slug is lower-case ASCII letters, digits and '-' (up to 100)."), field="slug")
     if visibility not in VISIBILITIES:
@@ -612,8 +634,9 @@ def document_add(ctx: Context, *, agency_id: int, document_id: str, visibility: 
     if existing is not None and existing.agency_id != agency_id:
         raise conflict(("Văn bản đã được cơ quan khác đưa vào.", "Another agency has added this document."),
                        field="document_id")
+    text = pii.redact(text[:MAX_DOCUMENT_CHARS])  # quoted to others: no CCCD, phone numbers ...
     src, change = kb.put(ctx, kind="document", key=str(doc.id), title=title,
-                         body={"text": text[:MAX_DOCUMENT_CHARS], "document_id": str(doc.id)}, agency_id=agency_id,
+                         body={"text": text, "document_id": str(doc.id)}, agency_id=agency_id,
                          visibility=visibility, origin=f"document:{doc.id}", existing=existing)
     if change != "unchanged":
         _after_commit_sync(ctx, [src], True)
@@ -649,8 +672,11 @@ def source_show(ctx: Context, *, source_id: int) -> Source:
 def source_versions(ctx: Context, *, source_id: int) -> list[SourceVersion]:
     """A source's versions, newest first (who changed what, when)."""
     src = _get_source(ctx, source_id)
-    return list(ctx.db.execute(select(SourceVersion).where(SourceVersion.source_id == src.id)
-                               .order_by(SourceVersion.version.desc())).scalars())
+    stmt = select(SourceVersion).where(SourceVersion.source_id == src.id)
+    if not (ctx.actor.is_sysadmin or (not ctx.actor.is_anonymous and ctx.has_role(src.agency_id, "member"))):
+        # outsiders see only what was public: an earlier internal text stays internal
+        stmt = stmt.where(SourceVersion.visibility == "public", SourceVersion.active.is_(True))
+    return list(ctx.db.execute(stmt.order_by(SourceVersion.version.desc())).scalars())
 
 
 @authz.action("assistant.source_list", scope="read", auth=authz.anyone)
@@ -721,6 +747,11 @@ def _embed_job(run: Any) -> dict[str, Any]:
 
 def _embed_submit(ctx: Context, agency_id: int) -> None:
     from cityai.core import jobs
+    from cityai.core.models import Job
+
+    waiting = ctx.db.execute(select(Job.id).where(Job.kind == EMBED_JOB.name, Job.status == "queued")).first()
+    if waiting is not None:  # a queued run will embed these too
+        return
 
     jobs.submit.unchecked(ctx, kind=EMBED_JOB.name, params={}, agency_id=agency_id,
                           title="Trợ lý ảo: tạo vector ngữ nghĩa / Assistant: embed sources")

@@ -261,10 +261,14 @@ def test_check_citation_after_the_full_stop_counts() -> None:
     assert check_answer("Lệ phí là 8.000 đồng. [1]\nNộp tại UBND phường. [1]", PASSAGES, QUESTION) == [1]
 
 
-def test_check_numbers_from_the_question_and_the_hotline() -> None:
-    question = "Tôi 17 tuổi, lệ phí bao nhiêu?"
-    assert check_answer("Người 17 tuổi nộp 8.000 đồng [1].", PASSAGES, question) == [1]
-    assert reason_of("Người 17 tuổi nộp 8.000 đồng [1].", question=QUESTION) == "unsupported-number"
+def test_check_numbers_from_the_question_are_no_support_and_the_hotline_is() -> None:
+    # a number the citizen states is not a source: "có phải 500.000 đồng không?" must not become the fee
+    assert reason_of("Người 17 tuổi nộp 8.000 đồng [1].", question="Tôi 17 tuổi, lệ phí bao nhiêu?") == \
+        "unsupported-number"
+    assert reason_of("Lệ phí là 500.000 đồng [1].", question="Lệ phí có phải 500.000 đồng không?") == \
+        "unsupported-number"
+    # nor an amount spelled in words that the passage does not state
+    assert reason_of("Lệ phí là năm trăm nghìn đồng [1].") == "unsupported-number"
     assert check_answer("Lệ phí là 8.000 đồng [1]. Cần hỗ trợ, gọi Tổng đài 1022.", PASSAGES, QUESTION) == [1]
 
 
