@@ -20,13 +20,6 @@ from tests.conftest import login
 ASK = "/api/v1/assistant/ask"
 
 
-@pytest.fixture(autouse=True)
-def _close_kb():
-    yield
-    kb.close()
-    service.LIMITER._hits.clear()
-
-
 @pytest.fixture
 def demo(platform, users):
     """The demo procedures (BM25 only: embedding them in every test would cost seconds) and pages."""

@@ -7,18 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from cityai.assistant import kb, service
+from cityai.assistant import service
 from cityai.assistant.demo import builtin
 from tests.assistant.fake_llm import FakeLLM
 
 ASK = "/api/v1/assistant/ask"
-
-
-@pytest.fixture(autouse=True)
-def _close_kb():
-    yield
-    kb.close()
-    service.LIMITER._hits.clear()
 
 
 @pytest.fixture
