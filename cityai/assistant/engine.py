@@ -103,7 +103,8 @@ OLD_DISTRICT = re.compile(r"\b(?:quan|q)\s*(?:1[0-2]|[1-9])\b|\bhuyen (?:binh ch
 
 W_COVERAGE = 0.6  # share of the topic's coverage in a candidate's support (the rest: the index's score)
 T_ANSWER = 0.42  # least topic coverage of the chosen source to answer
-T_IN_SCOPE = 0.75  # a question with no service word is answered only when a source covers this much of it for "about public services, not in the knowledge base" over "declined"
+T_IN_SCOPE = 0.75  # a question with no service word is answered only when a source covers this much of it
+MAX_UNKNOWN = 2  # this many topic words that no title knows (e.g. "lái xe" in a KB without it): not_found for "about public services, not in the knowledge base" over "declined"
 
 
 def _folded_words(text: str) -> list[str]:
@@ -224,6 +225,7 @@ class Candidate:
     rank: int
     coverage: float = 0.0
     support: float = 0.0
+    unknown: int = 0  # topic words no title of the knowledge base has, and this source does not cover
     words: set[str] = field(default_factory=set)
 
 
@@ -277,6 +279,9 @@ def rank(q: Question, hits: list[Candidate], idf: dict[str, float] | None = None
     legal = asks_about_law(q)
     for h in hits:
         h.coverage = coverage(q, h.source, idf, unseen)
+        if idf is not None:
+            vocab = set(_source_words(h.source))
+            h.unknown = sum(1 for w in set(q.topic) if w not in idf and w not in vocab and not w.isdigit())
         h.support = W_COVERAGE * h.coverage + (1 - W_COVERAGE) * (h.score / top if top > 0 else 0.0)
         if h.source.kind == "law" and not legal:
             h.support *= 0.6
@@ -358,7 +363,7 @@ def not_found(q: Question, best: Candidate | None, *, in_scope: bool, locale: st
         text = ("I could not find reliable information in the knowledge base to answer this, so I will not state "
                 "any fee, deadline or requirement. " + (f"Please contact {agency} or " if agency else "Please ")
                 + f"call the city hotline {HOTLINE}.")
-    return Answer("not_found", text, reason="no_source", confidence=best.support if best else 0.0)
+    return Answer("not_found", text, reason="no_source", confidence=best.coverage if best else 0.0)
 
 
 def _section_title(section: str, locale: str) -> str:

@@ -224,7 +224,8 @@ def decide(ctx: Context, question: str, state: dict[str, Any], *, internal: bool
         ans.state = state
         return ans
     in_scope = engine.in_service_scope(q)
-    if best is None or best.coverage < engine.T_ANSWER or (not in_scope and best.coverage < engine.T_IN_SCOPE):
+    if best is None or best.coverage < engine.T_ANSWER or best.unknown >= engine.MAX_UNKNOWN or \
+            (not in_scope and best.coverage < engine.T_IN_SCOPE):
         ans = engine.not_found(q, best, in_scope=in_scope, locale=locale)
         ans.state = state
         return ans
