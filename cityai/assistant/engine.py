@@ -103,8 +103,10 @@ OLD_DISTRICT = re.compile(r"\b(?:quan|q)\s*(?:1[0-2]|[1-9])\b|\bhuyen (?:binh ch
 
 W_COVERAGE = 0.6  # share of the topic's coverage in a candidate's support (the rest: the index's score)
 T_ANSWER = 0.42  # least topic coverage of the chosen source to answer
+T_CLARIFY = 0.3  # from this coverage up to T_ANSWER, the likeliest procedures are offered to choose from
 T_IN_SCOPE = 0.75  # a question with no service word is answered only when a source covers this much of it
-MAX_UNKNOWN = 2  # this many topic words that no title knows (e.g. "lái xe" in a KB without it): not_found for "about public services, not in the knowledge base" over "declined"
+MAX_UNKNOWN = 2  # this many topic words that no title knows (e.g. "lái xe" in a KB without it): not_found ...
+T_SURE = 0.7  # ... unless the source covers this much of the topic anyway for "about public services, not in the knowledge base" over "declined"
 
 
 def _folded_words(text: str) -> list[str]:
@@ -198,7 +200,7 @@ def read_question(text: str) -> Question:
         key = fold(word)
         if key not in kept or not (len(key) > 1 or key.isdigit()):
             continue
-        stop = word in STOP_VI if key != word else key in STOP_FOLDED
+        stop = word in STOP_VI or (key == word and key in STOP_FOLDED)
         if not stop:
             topic.append(key)
     return Question(clean, folded, aspects, topic, bool(_GENERAL_RE.search(folded)) or not aspects, removed,

@@ -243,8 +243,8 @@ def from_portal(rec: dict[str, Any]) -> dict[str, Any]:
     name = _nfc(rec.get("ten_thu_tuc"))
     if not code or not name:
         raise ProcedureError("ma_thu_tuc and ten_thu_tuc are required")
-    if len(code) > 100 or len(name) > 1000:
-        raise ProcedureError("ma_thu_tuc has at most 100 characters, ten_thu_tuc 1,000")
+    if len(code) > 100 or len(name) > 3000:
+        raise ProcedureError("ma_thu_tuc has at most 100 characters, ten_thu_tuc 3,000")
     agency = _info(rec.get("co_quan_thuc_hien")) or _info(rec.get("co_quan_co_tham_quyen"))
     return {
         "code": code, "name": name, "level": _info(rec.get("cap_thuc_hien")), "field": _info(rec.get("linh_vuc")),
@@ -282,8 +282,8 @@ def to_record(rec: dict[str, Any]) -> dict[str, Any]:
     code, name = _nfc(rec.get("code")), _nfc(rec.get("name"))
     if not code or not name:
         raise ProcedureError("code and name are required")
-    if len(code) > 100 or len(name) > 1000:
-        raise ProcedureError("code has at most 100 characters, name 1,000")
+    if len(code) > 100 or len(name) > 3000:
+        raise ProcedureError("code has at most 100 characters, name 3,000")
     out: dict[str, Any] = {"code": code, "name": name}
     for key in ("level", "field", "audience", "agency", "address", "conditions", "url", "decision", "kind"):
         value = rec.get(key)

@@ -224,7 +224,18 @@ def decide(ctx: Context, question: str, state: dict[str, Any], *, internal: bool
         ans.state = state
         return ans
     in_scope = engine.in_service_scope(q)
-    if best is None or best.coverage < engine.T_ANSWER or best.unknown >= engine.MAX_UNKNOWN or \
+    # unsure between procedures: offer the likeliest ones rather than answer from a possibly wrong one
+    if in_scope and best is not None and best.source.kind == "procedure" and \
+            engine.T_CLARIFY <= best.coverage < engine.T_ANSWER and best.unknown < engine.MAX_UNKNOWN:
+        options = [c for c in ranked if c.source.kind == "procedure"][:3]
+        ans = engine.clarify_options(options, "Tôi chưa chắc bạn hỏi về thủ tục nào. Có phải một trong các thủ tục "
+                                     "sau? (Nếu không phải, bạn hãy hỏi lại cụ thể hơn hoặc gọi 1022.)")
+        ans.reason = "which_procedure"
+        state["pending"] = {"question": pii.redact(question), "options": ans.options, "support": best.coverage}
+        ans.state = state
+        return ans
+    if best is None or best.coverage < engine.T_ANSWER or \
+            (best.unknown >= engine.MAX_UNKNOWN and best.coverage < engine.T_SURE) or \
             (not in_scope and best.coverage < engine.T_IN_SCOPE):
         ans = engine.not_found(q, best, in_scope=in_scope, locale=locale)
         ans.state = state
@@ -553,8 +564,9 @@ def import_records(ctx: Context, *, agency_id: int, kind: str, records: Iterable
         _after_commit_sync(ctx, changed, embed)
     result = {"created": counts["created"], "updated": counts["updated"], "unchanged": counts["unchanged"],
               "invalid": counts["invalid"], "conflict": counts["conflict"], "errors": errors[:100]}
-    ctx.audit(f"assistant.import_{kind}", "agency", agency_id, origin=origin,
-              **{k: v for k, v in result.items() if k != "errors"})
+    if changed:  # an import that changed nothing is not an event of the audit trail
+        ctx.audit(f"assistant.import_{kind}", "agency", agency_id, origin=origin,
+                  **{k: v for k, v in result.items() if k != "errors"})
     return result
 
 
