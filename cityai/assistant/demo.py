@@ -1,8 +1,9 @@
 """Demo knowledge base: a small set of procedures and FAQ pages written for the demo (always), and, when
 ``../shared/data`` is beside the checkout and ``CITYAI_ASSISTANT_DEMO_DATA`` is ``auto`` (the default), the
-national procedure records and the ALQAC legal corpus too. Everything is searchable by BM25 at once; the
-semantic vectors are added by the ``assistant.embed`` job in the background (about 25 minutes on one core
-for the whole shared set, cached afterwards; ``cityai assistant embed`` does the same in the foreground)."""
+national procedure records and the ALQAC legal corpus too. Everything is searchable by BM25 at once. The
+demo's own sources get their semantic vectors from the ``assistant.embed`` job in the background; the
+shared set's (about an hour of one core, once) are left to ``cityai assistant embed``, which the demo
+prints."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def load_demo(ctx: Any) -> list[str]:
     for page in data["pages"]:
         service.page_put.unchecked(ctx, agency_id=agency.id, embed=False, **page)
     changed = r["created"] + r["updated"]
+    big = 0  # sources of the shared national set imported now
     if r["created"]:
         lines.append(f"  Trợ lý ảo: {r['created']} thủ tục minh họa, {len(data['pages'])} trang hỏi đáp / "
                      "assistant: demo procedures and FAQ pages loaded")
@@ -46,7 +48,7 @@ def load_demo(ctx: Any) -> list[str]:
         if tthc is not None and tthc.is_file():
             r = service.import_records(ctx, agency_id=agency.id, kind="procedure",
                                        records=procedures.read_file(tthc), origin=tthc.name)
-            changed += r["created"] + r["updated"]
+            big += r["created"] + r["updated"]
             if r["created"] or r["updated"]:
                 lines.append(f"  Trợ lý ảo: {r['created'] + r['updated']} thủ tục từ {tthc} (BM25; "
                              "`cityai assistant embed` thêm vector / adds vectors)")
@@ -55,7 +57,10 @@ def load_demo(ctx: Any) -> list[str]:
                                        origin=law.name)
             if r["created"] or r["updated"]:
                 lines.append(f"  Trợ lý ảo: {r['created'] + r['updated']} điều luật từ {law}")
-            changed += r["created"] + r["updated"]
-    if changed:  # searchable by BM25 now; the worker adds the vectors in the background
+            big += r["created"] + r["updated"]
+    if changed and not big:  # searchable by BM25 now; the worker adds the vectors in the background
         service._embed_submit(ctx, agency.id)
+    elif big:  # an hour of one core: left to the operator
+        lines.append("  Trợ lý ảo: chạy `cityai assistant embed` để thêm vector ngữ nghĩa / run it to add semantic "
+                     "vectors to the shared set (~1 hour on one core, once; BM25 answers meanwhile)")
     return lines
