@@ -241,9 +241,9 @@
     if (rating) { thanks(); return; }
     fb.appendChild(el("span", null, T.helpful_q));
     var up = el("button", { type: "button", "class": "outline small", "aria-label": T.helpful, title: T.helpful,
-                            "data-testid": "feedback-up" }, "👍");
+                            "data-testid": "feedback-up" }, T.helpful);
     var down = el("button", { type: "button", "class": "outline small secondary", "aria-label": T.not_helpful,
-                              title: T.not_helpful, "data-testid": "feedback-down" }, "👎");
+                              title: T.not_helpful, "data-testid": "feedback-down" }, T.not_helpful);
     function rate(value) {
       up.disabled = true;
       down.disabled = true;
