@@ -95,9 +95,6 @@ LEGAL_CUES = ("luat", "bo luat", "dieu", "quy dinh", "phap luat", "nghi dinh", "
               "hanh vi", "trach nhiem", "nghia vu", "quyen", "dung hay sai", "bi cam", "nghiem cam", "co bi",
               "toi danh", "hinh phat", "hop dong")
 GATE_ASPECTS = ("fee", "time", "documents", "where", "legal", "conditions")
-LEVEL_WORDS = {"trung uong": "Cấp bộ", "cap bo": "Cấp bộ", "bo": "Cấp bộ", "cap tinh": "Cấp tỉnh",
-               "tinh": "Cấp tỉnh", "thanh pho": "Cấp tỉnh", "so": "Cấp tỉnh", "cap xa": "Cấp xã",
-               "xa": "Cấp xã", "phuong": "Cấp xã", "cap huyen": "Cấp huyện", "huyen": "Cấp huyện"}
 OLD_DISTRICT = re.compile(r"\b(?:quan|q)\s*(?:1[0-2]|[1-9])\b|\bhuyen (?:binh chanh|cu chi|hoc mon|nha be|can gio)\b"
                           r"|\bquan (?:binh thanh|go vap|phu nhuan|tan binh|tan phu|binh tan)\b|\bthanh pho thu duc\b")
 

@@ -33,7 +33,6 @@ VISIBILITIES = {
     "public": ("Công khai", "Public"),
     "internal": ("Nội bộ (cán bộ của cơ quan)", "Internal (the agency's staff)"),
 }
-STATUSES = ("answered", "clarify", "not_found")
 
 
 class Source(Base):

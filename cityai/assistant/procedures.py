@@ -53,10 +53,14 @@ MAX_LINE_CHARS = 2000
 MAX_ITEMS = 200
 
 
+def clean_text(value: str) -> str:
+    """Text as stored and shown: lone surrogates as U+FFFD, no control characters (newlines and tabs kept)."""
+    return _CONTROL.sub("", _SURROGATE.sub("\ufffd", value))
+
+
 def _nfc(value: Any) -> str:
     """A string as stored: NFC, lone surrogates as U+FFFD, no control characters, spaces collapsed."""
-    text = _CONTROL.sub("", _SURROGATE.sub("\ufffd", str(value or "")))
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", clean_text(str(value or "")))
     return re.sub(r"[ \t\u00a0]+", " ", text).strip()
 
 

@@ -48,7 +48,6 @@ MAX_PAGE_CHARS = 20_000
 MAX_DOCUMENT_CHARS = 200_000
 MAX_ARTICLE_CHARS = 100_000
 MAX_COMMENT_CHARS = 2_000
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _int(value: Any) -> bool:
@@ -118,7 +117,7 @@ def _clean_question(ctx: Context, question: Any) -> str:
         raise invalid((f"Câu hỏi dài {len(question)} ký tự, tối đa {limit}.",
                        f"The question has {len(question)} characters, at most {limit}."), field="question",
                       limit=limit)
-    return proc._CONTROL.sub("", _SURROGATE.sub("\ufffd", question)).strip() or "?"
+    return proc.clean_text(question).strip() or "?"
 
 
 def _visible(ctx: Context, src: Source, internal: bool) -> bool:
@@ -414,7 +413,7 @@ def feedback(ctx: Context, *, conversation_id: str, message_id: int, rating: Any
         raise invalid((f"Góp ý tối đa {MAX_COMMENT_CHARS} ký tự.", f"A comment has at most {MAX_COMMENT_CHARS} "
                        "characters."), field="comment")
     msg.rating = rating
-    msg.comment = pii.redact(_SURROGATE.sub("\ufffd", comment.strip()))[:MAX_COMMENT_CHARS] if comment else None
+    msg.comment = pii.redact(proc.clean_text(comment.strip()))[:MAX_COMMENT_CHARS] if comment else None
     msg.rated_at = utcnow()
     return {"message_id": msg.id, "rating": msg.rating}
 
@@ -530,7 +529,7 @@ def import_records(ctx: Context, *, agency_id: int, kind: str, records: Iterable
                                                         ("law", "article", "text")):
                     raise ValueError("an article is {law, article, text} (non-empty strings)")
                 law, article = proc._nfc(raw["law"])[:300], proc._nfc(raw["article"])[:50]
-                text = proc._CONTROL.sub("", proc._SURROGATE.sub("\ufffd", raw["text"]))
+                text = proc.clean_text(raw["text"])
                 if len(text) > MAX_ARTICLE_CHARS:
                     raise ValueError(f"the article's text has more than {MAX_ARTICLE_CHARS} characters")
                 text = unicodedata.normalize("NFC", text).strip()
@@ -599,7 +598,7 @@ def _check_page(question: Any, answer: Any) -> tuple[str, str]:
     if not isinstance(answer, str) or not answer.strip() or len(answer) > MAX_PAGE_CHARS:
         raise invalid((f"answer là nội dung 1-{MAX_PAGE_CHARS} ký tự.", f"answer is 1-{MAX_PAGE_CHARS} characters."),
                       field="answer")
-    return proc._nfc(_SURROGATE.sub("\ufffd", question)), _SURROGATE.sub("\ufffd", answer).strip()
+    return proc._nfc(question), proc.clean_text(answer).strip()
 
 
 @authz.action("assistant.page_put", scope="write", auth=_auth_edit_agency)
