@@ -98,6 +98,12 @@ case "$cmd" in
     install_everything
     export CITYAI_HOME="${CITYAI_HOME:-$ROOT/var}"
     mkdir -p "$CITYAI_HOME"
+    # A local MQTT broker (Mosquitto) turns on the sensing module's ingest consumer.
+    if [ -z "${CITYAI_SENSING_MQTT_URL+x}" ] \
+       && python -c 'import socket; socket.create_connection(("127.0.0.1", 1883), 1).close()' 2>/dev/null; then
+      export CITYAI_SENSING_MQTT_URL=mqtt://127.0.0.1:1883
+      log "MQTT broker on 127.0.0.1:1883: ingesting cityai/v1/# (live demo data: cityai sensing simulate)"
+    fi
     log "Starting the demo on http://127.0.0.1:8000 unless ARGS override it (CITYAI_HOME=$CITYAI_HOME)"
     exec cityai serve --demo --host 127.0.0.1 --port 8000 "$@"
     ;;

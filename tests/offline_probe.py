@@ -114,6 +114,27 @@ def probe(home: Path) -> dict[str, Any]:
                               timeout=120)
             out["assistant"] = {"agency": agency.status, "import": imported.status, "ask": ask.status,
                                 "json": ask.json() if ask.status == 200 else ask.text[:500]}
+            # sensing: a device's HTTP batch, the NGSI-LD temporal query, a forecast (statsforecast, no download)
+            import datetime as dt
+            import math
+
+            device = server.post("/api/v1/sensing/devices", headers=auth, json_body={
+                "agency_id": agency.json().get("id") if agency.status == 201 else None, "device_id": "aq-1",
+                "type": "AirQualityObserved", "lat": 10.78, "lon": 106.70})
+            now = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0)
+            batch = [{"type": "AirQualityObserved", "observedAt": (now - dt.timedelta(hours=h)).isoformat(),
+                      "pm25": round(30 + 10 * math.sin(h * math.pi / 12), 2)} for h in range(72)]
+            key = device.json().get("key") if device.status == 201 else ""
+            sent = server.post("/api/v1/sensing/ingest", json_body=batch, headers={"X-Device-Key": key})
+            eid = device.json()["device"]["entity_id"] if device.status == 201 else "x"
+            start = (now - dt.timedelta(hours=6)).isoformat().replace("+00:00", "Z")
+            temporal = server.get(f"/ngsi-ld/v1/temporal/entities/{eid}?attrs=pm25&timerel=between&timeAt={start}"
+                                  f"&endTimeAt={now.isoformat().replace('+00:00', 'Z')}")
+            fc = server.post("/api/v1/sensing/forecast", timeout=120, json_body={
+                "entity_id": eid, "attribute": "pm25", "horizon_minutes": 180})
+            out["sensing"] = {"device": device.status, "ingest": sent.json() if sent.status == 200 else sent.text,
+                              "temporal": temporal.json() if temporal.status == 200 else temporal.text[:500],
+                              "forecast": fc.json() if fc.status == 200 else fc.text[:500]}
         out["server_log_tail"] = server.log()[-2000:]
     return out
 

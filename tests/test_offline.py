@@ -113,3 +113,14 @@ def test_the_assistant_answers_offline(offline_result):
     assert (a["agency"], a["import"], a["ask"]) == (201, 200, 200), a
     assert a["json"]["status"] == "answered" and "Giấy chứng sinh" in a["json"]["answer"]
     assert a["json"]["citations"][0]["source_id"] == "DEMO-HT-01"
+
+
+def test_sensing_ingests_and_forecasts_offline(offline_result):
+    s = offline_result["sensing"]
+    assert s["device"] == 201, s
+    assert s["ingest"]["accepted"] == 72 and s["ingest"]["rejected"] == [], s["ingest"]
+    # the last 6 hours, end exclusive: 6 hourly values
+    assert len(s["temporal"]["pm25"]) == 6, s["temporal"]
+    fc = s["forecast"]
+    assert isinstance(fc, dict) and len(fc["points"]) == 3 and fc["method"], fc
+    assert all(p["lower"] <= p["value"] <= p["upper"] for p in fc["points"])

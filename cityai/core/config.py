@@ -89,6 +89,24 @@ class Settings(BaseSettings):
     # the demo's own small set.
     assistant_demo_data: str = "auto"
 
+    # Outgoing e-mail (alerts, reminders): smtp://user:password@host:port or smtps://...; empty = no e-mail.
+    smtp_url: str = ""
+    mail_from: str = "cityai@localhost"
+
+    # Sensing: the MQTT broker the server's ingest consumer reads (empty = no consumer; `cityai sensing ingest`
+    # runs one on its own), the topic prefix (topics are <prefix>/<agency code>/<device id>), the consumer's
+    # MQTT client id (one persistent session per deployment; default derived from the database URL).
+    sensing_mqtt_url: str = ""
+    sensing_mqtt_topic_prefix: str = "cityai/v1"
+    sensing_mqtt_client_id: str = ""
+    sensing_max_clock_skew_s: int = 300  # observations further in the future than this are refused
+    sensing_max_age_days: int = 400  # observations older than this are refused
+    sensing_raw_retention_days: int = 90  # raw values older than this are dropped (hourly rollups stay)
+    sensing_rollup_retention_days: int = 1825
+    sensing_batch_max: int = 5000  # observations in one HTTP batch
+    sensing_query_max_points: int = 100_000  # values one temporal query returns
+    sensing_demo_data: str = "auto"  # "auto": replay ../shared/data series into the demo's history when present
+
     # Logging
     log_level: str = "INFO"
     log_json: bool = True

@@ -28,6 +28,7 @@ BUILTIN_PLUGINS = (
     "cityai.language.plugin",
     "cityai.documents.plugin",
     "cityai.assistant.plugin",
+    "cityai.sensing.plugin",
 )
 
 
@@ -75,6 +76,11 @@ class CityAISpec:
     @hookspec
     def cityai_audit_event(self, entry: dict) -> None:
         """Called after an audit entry is committed (stream to a SIEM, count metrics, ...)."""
+
+    @hookspec
+    def cityai_services(self, platform: Platform) -> list[Any]:
+        """Start this module's long-running background services where the embedded worker runs (an MQTT
+        consumer ...); return the started objects, each with a ``stop()`` called at shutdown."""
 
     @hookspec
     def cityai_periodic(self, platform: Platform) -> None:

@@ -78,9 +78,15 @@ class Platform:
             )
             self._consumer.start()
             log.info("embedded job worker started", extra={"threads": self._consumer.workers})
+            self._services = hooks.collect(self.pm.hook.cityai_services(platform=self))
         return self._consumer
 
     def stop_worker(self) -> None:
+        for service in self.__dict__.pop("_services", []):
+            try:
+                service.stop()
+            except Exception:  # noqa: BLE001 - one service failing to stop must not keep the others running
+                log.exception("background service did not stop cleanly")
         if self._consumer is not None:
             self._consumer.stop(graceful=True)
             self._consumer = None
@@ -150,6 +156,11 @@ class Platform:
                 log.exception("audit event hook failed")
 
     def _after_rollback(self, session: Session) -> None:
+        if session.in_transaction():
+            # A savepoint rolled back (SQLAlchemy fires this for those too): the outer transaction goes on and
+            # keeps what it queued. Callbacks queued inside the savepoint run anyway; they must cope with a
+            # missing row (jobs do: an unknown job id is skipped).
+            return
         session.info.pop("cityai_after_commit", None)
         session.info.pop("cityai_audit_new", None)
 

@@ -1,0 +1,119 @@
+"""`cityai sensing ...`: register devices, run the MQTT ingest consumer, replay demo series, train the
+traffic model, run rollups and retention."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from cityai.core.errors import Problem
+
+
+@click.group("sensing", help="Cảm biến đô thị (IoT) / urban sensing.")
+def sensing_group() -> None:
+    pass
+
+
+def _platform():
+    from cityai.cli import _platform as make
+
+    return make()
+
+
+def _fail(p: Problem) -> None:
+    click.echo(f"Lỗi / Error: {p.detail[0]} / {p.detail[1]}", err=True)
+    sys.exit(2)
+
+
+def _agency_id(ctx, code: str) -> int:
+    from cityai.core import identity
+
+    agency = identity.agency_by_code(ctx, code)
+    if agency is None:
+        raise click.UsageError(f"Không có cơ quan mã '{code}' / no agency with code '{code}' "
+                               "(cityai agency list shows them).")
+    return agency.id
+
+
+@sensing_group.command("register-device")
+@click.option("--agency", required=True, help="The agency's code.")
+@click.option("--id", "device_id", required=True, help="The device id (letters, digits, _ . -).")
+@click.option("--type", "type_", required=True, help="Smart Data Models type, e.g. TrafficFlowObserved.")
+@click.option("--name", default=None)
+@click.option("--lat", type=float, default=None)
+@click.option("--lon", type=float, default=None)
+@click.option("--visibility", type=click.Choice(["public", "internal"]), default="public")
+def register_device(agency: str, device_id: str, type_: str, name: str | None, lat: float | None,
+                    lon: float | None, visibility: str) -> None:
+    """Register a device; prints its entity id and its key (shown once)."""
+    from cityai.sensing import service
+
+    platform = _platform()
+    try:
+        with platform.system_context() as ctx:
+            dev, key = service.device_register(ctx, agency_id=_agency_id(ctx, agency), device_id=device_id,
+                                               type=type_, name=name, lat=lat, lon=lon, visibility=visibility)
+            entity_id = dev.entity_id
+    except Problem as p:
+        _fail(p)
+    prefix = platform.settings.sensing_mqtt_topic_prefix
+    click.echo(json.dumps({"entity_id": entity_id, "key": key, "topic": f"{prefix}/{agency}/{device_id}"},
+                          ensure_ascii=False))
+
+
+@sensing_group.command("devices")
+@click.option("--agency", default=None, help="Only this agency's devices.")
+def devices(agency: str | None) -> None:
+    """List the registered devices."""
+    from cityai.sensing import service
+
+    platform = _platform()
+    with platform.system_context(write=False) as ctx:
+        items, _ = service.device_list(ctx, agency_id=_agency_id(ctx, agency) if agency else None, limit=100_000)
+    for d in items:
+        click.echo(f"{d['agency_code']}/{d['device_id']}\t{d['type']}\t{d['entity_id']}\t"
+                   f"{'active' if d['active'] else 'inactive'}\t{d['message_count']} msgs\t"
+                   f"last seen {d['last_seen_at'] or '-'}")
+
+
+@sensing_group.command("ingest")
+@click.option("--broker", default=None, help="mqtt://host:port (default CITYAI_SENSING_MQTT_URL or "
+                                             "mqtt://127.0.0.1:1883).")
+def ingest(broker: str | None) -> None:
+    """Run the MQTT ingest consumer in the foreground (Ctrl-C or SIGTERM stops it)."""
+    from cityai.sensing import mqtt
+
+    platform = _platform()
+    mqtt.run_forever(platform, broker or platform.settings.sensing_mqtt_url or "mqtt://127.0.0.1:1883")
+
+
+@sensing_group.command("train-traffic")
+@click.option("--agency", required=True)
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 60))
+@click.option("--adjacency", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="CSV N x N weights in the order of the agency's traffic entity ids (default: from positions).")
+def train_traffic(agency: str, days: int, adjacency: str | None) -> None:
+    """Train the agency's network traffic model (speed at +15/30/60 min, congestion probability)."""
+    import numpy as np
+
+    from cityai.sensing import traffic
+
+    platform = _platform()
+    with platform.system_context(write=False) as ctx:
+        agency_id = _agency_id(ctx, agency)
+    adj = np.loadtxt(adjacency, delimiter=",") if adjacency else None
+    try:
+        result = traffic.train(platform, agency_id, days=days, adjacency=adj)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(result))
+
+
+@sensing_group.command("maintain")
+def maintain() -> None:
+    """Hourly rollups and retention now (the worker also runs this every hour)."""
+    from cityai.sensing import maintenance
+
+    click.echo(json.dumps(maintenance.run(_platform())))
