@@ -1,5 +1,5 @@
-"""`cityai sensing ...`: register devices, run the MQTT ingest consumer, replay demo series, train the
-traffic model, run rollups and retention."""
+"""`cityai sensing ...`: register devices, run the MQTT ingest consumer (`ingest`, from mqtt.py), replay demo
+series (`simulate`, from simulate.py), train the traffic model, run rollups and retention."""
 
 from __future__ import annotations
 
@@ -78,17 +78,6 @@ def devices(agency: str | None) -> None:
                    f"last seen {d['last_seen_at'] or '-'}")
 
 
-@sensing_group.command("ingest")
-@click.option("--broker", default=None, help="mqtt://host:port (default CITYAI_SENSING_MQTT_URL or "
-                                             "mqtt://127.0.0.1:1883).")
-def ingest(broker: str | None) -> None:
-    """Run the MQTT ingest consumer in the foreground (Ctrl-C or SIGTERM stops it)."""
-    from cityai.sensing import mqtt
-
-    platform = _platform()
-    mqtt.run_forever(platform, broker or platform.settings.sensing_mqtt_url or "mqtt://127.0.0.1:1883")
-
-
 @sensing_group.command("train-traffic")
 @click.option("--agency", required=True)
 @click.option("--days", default=7, show_default=True, type=click.IntRange(1, 60))
@@ -117,3 +106,13 @@ def maintain() -> None:
     from cityai.sensing import maintenance
 
     click.echo(json.dumps(maintenance.run(_platform())))
+
+
+def _register_extra_commands() -> None:
+    from cityai.sensing import mqtt, simulate
+
+    sensing_group.add_command(mqtt.ingest_command, "ingest")
+    sensing_group.add_command(simulate.simulate_command, "simulate")
+
+
+_register_extra_commands()

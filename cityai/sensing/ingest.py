@@ -277,8 +277,9 @@ def _ingest(ctx: Any, parsed: list[_Parsed], now: dt.datetime) -> list[Outcome]:
         entities[eid].attrs = pending[eid]
         entities[eid].modified_at = now
     counts: dict[int, list[int]] = {}
-    for _, _, device, _ in accepted:
-        counts.setdefault(device.id, [0, 0])[0] += 1
+    for i, _, device, _ in accepted:
+        # a redelivered message (all its values already stored) is not counted again
+        counts.setdefault(device.id, [0, 0])[0] += outcomes[i].status == "stored"
     for _, device, _, _ in rejected:
         if device is not None:
             counts.setdefault(device.id, [0, 0])[1] += 1
@@ -287,7 +288,7 @@ def _ingest(ctx: Any, parsed: list[_Parsed], now: dt.datetime) -> list[Outcome]:
         d = by_id[dev_id]
         d.message_count = (d.message_count or 0) + ok
         d.rejected_count = (d.rejected_count or 0) + bad
-        if ok:
+        if ok or any(dev is d for _, _, dev, _ in accepted):
             d.last_seen_at = now
     for p, device, code, detail in rejected:
         payload = p.msg.payload

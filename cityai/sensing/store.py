@@ -100,8 +100,9 @@ def insert_values(db: Session, rows: list[tuple[str, str, int, float]]) -> list[
     for e, a, t, v in rows:
         seen.setdefault((e, a, t), v)
     params = [{"entity_id": e, "attribute": a, "t_ms": t, "value": v} for (e, a, t), v in seen.items()]
-    stmt = _insert(db, Observation).on_conflict_do_nothing().returning(
-        Observation.entity_id, Observation.attribute, Observation.t_ms, Observation.value)
+    table = Observation.__table__  # Core, not ORM: no per-row ORM bookkeeping on the hot path
+    stmt = _insert(db, table).on_conflict_do_nothing().returning(
+        table.c.entity_id, table.c.attribute, table.c.t_ms, table.c.value)
     new: list[tuple[str, str, int, float]] = []
     for i in range(0, len(params), 2000):
         result = db.execute(stmt, params[i:i + 2000])
