@@ -100,7 +100,7 @@ class Settings(BaseSettings):
     sensing_mqtt_topic_prefix: str = "cityai/v1"
     sensing_mqtt_client_id: str = ""
     sensing_max_clock_skew_s: int = 300  # observations further in the future than this are refused
-    sensing_max_age_days: int = 400  # observations older than this are refused
+    sensing_max_age_days: int = 3650  # observations older than this are refused (a device clock reset to 1970)
     sensing_raw_retention_days: int = 90  # raw values older than this are dropped (hourly rollups stay)
     sensing_rollup_retention_days: int = 1825
     sensing_batch_max: int = 5000  # observations in one HTTP batch

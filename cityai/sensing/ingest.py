@@ -118,10 +118,21 @@ def _parse(msg: Message, now_ms: int, skew_ms: int, oldest_ms: int) -> _Parsed:
             p.error = ("malformed", f"payload is not JSON: {str(exc)[:120]}")
             return p
     elif isinstance(raw, str):
+        if len(raw) > MAX_PAYLOAD_BYTES // 4 and len(raw.encode("utf-8")) > MAX_PAYLOAD_BYTES:
+            p.error = ("malformed", f"payload of {len(raw.encode('utf-8'))} bytes; at most {MAX_PAYLOAD_BYTES}")
+            return p
         try:
             raw = json.loads(raw)
         except ValueError as exc:
             p.error = ("malformed", f"payload is not JSON: {str(exc)[:120]}")
+            return p
+    elif isinstance(raw, dict) and len(raw) > 200:
+        p.error = ("malformed", f"{len(raw)} keys; at most 200")
+        return p
+    elif isinstance(raw, dict):
+        size = len(json.dumps(raw, ensure_ascii=False, default=str).encode("utf-8"))
+        if size > MAX_PAYLOAD_BYTES:
+            p.error = ("malformed", f"payload of {size} bytes; at most {MAX_PAYLOAD_BYTES}")
             return p
     if not isinstance(raw, dict):
         p.error = ("malformed", "payload must be a JSON object {\"type\", \"observedAt\", <attribute>: number}")
@@ -177,6 +188,10 @@ def property_value(value: float, t_ms: int, unit: str | None) -> dict[str, Any]:
     return prop
 
 
+def oldest_allowed_ms(settings: Any, now_ms: int) -> int:
+    return now_ms - settings.sensing_max_age_days * store.DAY_MS
+
+
 def ingest(platform: Any, messages: list[Message], *, now: dt.datetime | None = None) -> list[Outcome]:
     """Store a batch of device messages in one transaction; see the module's docstring."""
     if not messages:
@@ -185,9 +200,8 @@ def ingest(platform: Any, messages: list[Message], *, now: dt.datetime | None = 
     now = now or utcnow()
     now_ms = store.to_ms(now)
     skew_ms = settings.sensing_max_clock_skew_s * 1000
-    oldest_ms = now_ms - settings.sensing_max_age_days * store.DAY_MS
+    oldest_ms = oldest_allowed_ms(settings, now_ms)
     parsed = [_parse(m, now_ms, skew_ms, oldest_ms) for m in messages]
-    store.ensure_partitions(platform, [p.t_ms for p in parsed if p.error is None and p.t_ms is not None])
     with platform.system_context() as ctx:
         return _ingest(ctx, parsed, now)
 
@@ -247,11 +261,18 @@ def _ingest(ctx: Any, parsed: list[_Parsed], now: dt.datetime) -> list[Outcome]:
         outcomes.append(Outcome("stored"))
 
     new = store.insert_values(db, rows)
-    new_keys = {(e, a, t) for e, a, t, _ in new}
+    unclaimed = {(e, a, t) for e, a, t, _ in new}  # a stored value belongs to the first message that carried it
+    stored_by: dict[int, list[tuple[str, float, str | None]]] = {}
     for i, p, device, normalized in accepted:
-        n = sum((device.entity_id, name, p.t_ms) in new_keys for name, _, _ in normalized)
-        outcomes[i].stored = n
-        if n == 0:
+        mine = []
+        for name, v, unit in normalized:
+            key = (device.entity_id, name, p.t_ms)
+            if key in unclaimed:
+                unclaimed.discard(key)
+                mine.append((name, v, unit))
+        stored_by[i] = mine
+        outcomes[i].stored = len(mine)
+        if not mine:
             outcomes[i].status = "duplicate"
 
     # Entities: the latest value of each attribute; devices: counters and last seen.
@@ -262,7 +283,7 @@ def _ingest(ctx: Any, parsed: list[_Parsed], now: dt.datetime) -> list[Outcome]:
         if ent is None:
             continue
         attrs = pending.setdefault(ent.id, dict(ent.attrs or {}))
-        for name, v, unit in normalized:
+        for name, v, unit in stored_by[i]:  # a duplicate never changes the latest value
             cur = attrs.get(name)
             cur_t = cur.get("observedAt") if isinstance(cur, dict) else None
             if cur_t is None or store.to_ms(parse_time(cur_t)) <= p.t_ms:
@@ -288,7 +309,7 @@ def _ingest(ctx: Any, parsed: list[_Parsed], now: dt.datetime) -> list[Outcome]:
         d = by_id[dev_id]
         d.message_count = (d.message_count or 0) + ok
         d.rejected_count = (d.rejected_count or 0) + bad
-        if ok or any(dev is d for _, _, dev, _ in accepted):
+        if ok:
             d.last_seen_at = now
     for p, device, code, detail in rejected:
         payload = p.msg.payload

@@ -117,10 +117,15 @@ def device_register(ctx: Context, *, agency_id: int, device_id: str, type: str, 
     ctx.db.add(dev)
     ctx.db.flush()
     ent = ctx.db.get(Entity, eid)
+    if ent is not None and (ent.agency_id != agency.id or ent.type != type or ent.device_pk is not None):
+        raise conflict((f"Thực thể {eid} đã tồn tại (của cơ quan khác hoặc kiểu khác); chọn mã thiết bị khác.",
+                        f"Entity {eid} already exists (another agency's or another type); choose another "
+                        "device id."))
     if ent is None:
         ent = Entity(id=eid, type=type, agency_id=agency.id, device_pk=dev.id, visibility=visibility, attrs={})
         ctx.db.add(ent)
     ent.device_pk = dev.id
+    ent.visibility = visibility
     if name:
         ent.attrs = {**(ent.attrs or {}), "name": {"type": "Property", "value": name}}
     if lat is not None:
@@ -282,7 +287,8 @@ def bad_request(detail: str) -> Problem:
     return _ngsi_error(400, "BadRequestData", "Bad request data", detail)
 
 
-def _parse_entity(body: Any) -> tuple[str, str, dict[str, Any], dict | None, list[tuple[str, int, float]]]:
+def _parse_entity(body: Any, limits: tuple[int, int] | None = None
+                  ) -> tuple[str, str, dict[str, Any], dict | None, list[tuple[str, int, float]]]:
     """Validate an NGSI-LD entity in normalized (or key-values) form; returns id, type, attributes,
     location, and the (attribute, t_ms, value) observations it carries (numeric properties with observedAt)."""
     if not isinstance(body, dict):
@@ -318,7 +324,11 @@ def _parse_entity(body: Any) -> tuple[str, str, dict[str, Any], dict | None, lis
                 t = parse_time(prop["observedAt"])
             except ValueError as exc:
                 raise bad_request(f"{name}: {exc}") from None
-            prop = {**prop, "observedAt": store.iso(store.to_ms(t))}
+            t_ms = store.to_ms(t)
+            if limits is not None and not limits[0] <= t_ms <= limits[1]:
+                raise bad_request(f"{name}: observedAt {store.iso(t_ms)} is outside the accepted window "
+                                  f"{store.iso(limits[0])} .. {store.iso(limits[1])} (clock skew or too old)")
+            prop = {**prop, "observedAt": store.iso(t_ms)}
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 if not math.isfinite(float(value)):
                     raise bad_request(f"{name}: value is not a finite number")
@@ -335,6 +345,10 @@ def _parse_entity(body: Any) -> tuple[str, str, dict[str, Any], dict | None, lis
 def _tenant_agency(ctx: Context, tenant: str | None, agency_id: int | None) -> int:
     """The agency an NGSI-LD write belongs to: the NGSILD-Tenant header (an agency code), else the one agency
     where the caller is an editor."""
+    if ctx.actor.is_anonymous:
+        from cityai.core.errors import unauthorized
+
+        raise unauthorized()
     if tenant:
         return _agency(ctx, code=tenant).id
     if agency_id is not None:
@@ -347,7 +361,12 @@ def _tenant_agency(ctx: Context, tenant: str | None, agency_id: int | None) -> i
 
 def _write_entity(ctx: Context, agency_id: int, body: Any, *, replace: bool, visibility: str | None) -> bool:
     """Create or merge one entity; True when it was created. Observations it carries are stored."""
-    eid, etype, attrs, location, obs = _parse_entity(body)
+    from cityai.sensing.ingest import oldest_allowed_ms
+
+    settings = ctx.platform.settings
+    now_ms = store.to_ms(utcnow())
+    limits = (oldest_allowed_ms(settings, now_ms), now_ms + settings.sensing_max_clock_skew_s * 1000)
+    eid, etype, attrs, location, obs = _parse_entity(body, limits)
     ent = ctx.db.get(Entity, eid)
     created = ent is None
     if ent is None:
@@ -373,7 +392,6 @@ def _write_entity(ctx: Context, agency_id: int, body: Any, *, replace: bool, vis
         ent.lon, ent.lat = location["coordinates"]
     ent.modified_at = utcnow()
     if obs:
-        store.ensure_partitions(ctx.platform, [t for _, t, _ in obs])
         new = store.insert_values(ctx.db, [(eid, a, t, v) for a, t, v in obs])
         if new:
             from cityai.sensing import rules
@@ -497,9 +515,12 @@ def parse_geo(georel: str | None, geometry: str | None, coordinates: Any) -> tup
         coords = json.loads(coordinates) if isinstance(coordinates, str) else coordinates
     except ValueError:
         raise bad_request("coordinates must be a JSON array") from None
+    def number(x: Any) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
     rel, *mods = georel.split(";")
     if rel == "near":
-        if geometry != "Point" or not isinstance(coords, list) or len(coords) != 2:
+        if geometry != "Point" or not isinstance(coords, list) or len(coords) != 2 or not all(map(number, coords)):
             raise bad_request("georel=near needs geometry=Point and coordinates=[lon,lat]")
         dist = None
         for m in mods:
@@ -513,7 +534,9 @@ def parse_geo(georel: str | None, geometry: str | None, coordinates: Any) -> tup
             raise bad_request("georel=near needs ;maxDistance==<metres>")
         return ("near", float(coords[1]), float(coords[0]), dist)
     if rel == "within":
-        if geometry != "Polygon" or not isinstance(coords, list) or not coords or len(coords[0]) < 4:
+        ring = coords[0] if isinstance(coords, list) and coords and isinstance(coords[0], list) else None
+        if geometry != "Polygon" or ring is None or len(ring) < 4 or not all(
+                isinstance(p, list) and len(p) >= 2 and number(p[0]) and number(p[1]) for p in ring):
             raise bad_request("georel=within needs geometry=Polygon and coordinates=[[[lon,lat],...]]")
         return ("within", coords[0])
     raise bad_request(f"georel {rel!r} is not supported (near, within)")
@@ -567,7 +590,11 @@ def entity_query(ctx: Context, *, type: str | None = None, ids: list[str] | None
             if geo[0] == "within" and not _point_in_polygon(e.lat, e.lon, geo[1]):
                 continue
         out.append(e)
-    return out[offset:offset + limit], len(out)
+    page = out[offset:offset + limit]
+    internal = [e.id for e in page if e.visibility != "public"]
+    if internal:
+        ctx.audit_now("sensing.entity.read", "sensing_entity", None, entities=internal[:200], count=len(internal))
+    return page, len(out)
 
 
 # ------------------------------------------------------------------ temporal
@@ -706,6 +733,9 @@ def subscription_create(ctx: Context, *, agency_id: int, body: Any) -> Subscript
     ent = entities[0] if entities else {}
     if not isinstance(ent, dict):
         raise bad_request("entities[0] must be an object")
+    for key in ("type", "id", "idPattern"):
+        if ent.get(key) is not None and (not isinstance(ent[key], str) or len(ent[key]) > 300):
+            raise bad_request(f"entities[0].{key} must be a string of at most 300 characters")
     watched = body.get("watchedAttributes") or []
     if not isinstance(watched, list) or not all(isinstance(a, str) for a in watched):
         raise bad_request("watchedAttributes is a list of attribute names")
@@ -716,6 +746,9 @@ def subscription_create(ctx: Context, *, agency_id: int, body: Any) -> Subscript
         isinstance(notification.get("endpoint"), dict) else None
     if not isinstance(uri, str) or not re.match(r"^https?://[^\s]+$", uri) or len(uri) > 1000:
         raise bad_request("notification.endpoint.uri must be an http(s) URL")
+    for key in ("q", "subscriptionName"):
+        if body.get(key) is not None and (not isinstance(body[key], str) or len(body[key]) > 1000):
+            raise bad_request(f"{key} must be a string of at most 1000 characters")
     try:
         parse_q(body.get("q"))
         exp = expires(body.get("expiresAt"))
@@ -726,6 +759,11 @@ def subscription_create(ctx: Context, *, agency_id: int, body: Any) -> Subscript
             re.compile(ent["idPattern"])
         except (re.error, TypeError):
             raise bad_request("idPattern is not a valid regular expression") from None
+    attributes = notification.get("attributes") or []
+    if not isinstance(attributes, list) or not all(isinstance(a, str) for a in attributes):
+        raise bad_request("notification.attributes is a list of attribute names")
+    if not isinstance(body.get("isActive", True), bool):
+        raise bad_request("isActive is true or false")
     throttling = body.get("throttling") or 0
     if isinstance(throttling, bool) or not isinstance(throttling, (int, float)) or throttling < 0:
         raise bad_request("throttling is a number of seconds >= 0")
@@ -736,7 +774,7 @@ def subscription_create(ctx: Context, *, agency_id: int, body: Any) -> Subscript
         raise _ngsi_error(409, "AlreadyExists", "Already exists", f"subscription {sid} already exists")
     sub = Subscription(id=sid, agency_id=agency_id, name=body.get("subscriptionName"), entity_type=ent.get("type"),
                        entity_id=ent.get("id"), id_pattern=ent.get("idPattern"), watched=watched, q=body.get("q"),
-                       notify_attrs=(notification.get("attributes") or []), endpoint=uri,
+                       notify_attrs=attributes, endpoint=uri,
                        throttling_s=int(throttling), active=body.get("isActive", True) is not False,
                        expires_at=exp, created_by=ctx.actor.user_id)
     ctx.db.add(sub)

@@ -54,23 +54,33 @@ def partition_name(month: dt.datetime) -> str:
     return f"sens_observation_p{month.year:04d}{month.month:02d}"
 
 
-def ensure_partitions(platform: Any, t_values: Iterable[int]) -> None:
-    """Make the monthly partitions these times fall in (PostgreSQL only; a no-op elsewhere)."""
-    if platform.engine.dialect.name != "postgresql":
-        return
-    known: set[str] = platform.__dict__.setdefault("_sensing_partitions", set())
+def _create_partitions(conn: Any, t_values: Iterable[int]) -> None:
+    """Create the missing monthly partitions for these times on this connection, in its transaction."""
     months = {_month_start(t) for t in t_values}
-    missing = [m for m in months if partition_name(m) not in known]
+    if not months:
+        return
+    names = {partition_name(m): m for m in months}
+    have = set(conn.execute(text("SELECT relname FROM pg_class WHERE relname = ANY(:n)"),
+                            {"n": list(names)}).scalars())
+    missing = [m for n, m in names.items() if n not in have]
     if not missing:
         return
+    # Serialize creators; the check is repeated under the lock (another transaction may have just made it).
+    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    for m in sorted(missing):
+        conn.execute(text(
+            f"CREATE TABLE IF NOT EXISTS {partition_name(m)} PARTITION OF sens_observation "
+            f"FOR VALUES FROM ({to_ms(m)}) TO ({to_ms(_next_month(m))})"))
+
+
+def ensure_partitions(platform: Any, t_values: Iterable[int]) -> None:
+    """Make the monthly partitions these times fall in, in a transaction of its own (PostgreSQL only; a no-op
+    elsewhere). :func:`insert_values` does this by itself inside the caller's transaction; this is for
+    preparing partitions ahead (tests, bulk loads)."""
+    if platform.engine.dialect.name != "postgresql":
+        return
     with _partition_lock, platform.engine.begin() as conn:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-        for m in sorted(missing):
-            name = partition_name(m)
-            conn.execute(text(
-                f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF sens_observation "
-                f"FOR VALUES FROM ({to_ms(m)}) TO ({to_ms(_next_month(m))})"))
-            known.add(name)
+        _create_partitions(conn, list(t_values))
 
 
 def partitions(db: Session) -> list[str]:
@@ -100,6 +110,12 @@ def insert_values(db: Session, rows: list[tuple[str, str, int, float]]) -> list[
     for e, a, t, v in rows:
         seen.setdefault((e, a, t), v)
     params = [{"entity_id": e, "attribute": a, "t_ms": t, "value": v} for (e, a, t), v in seen.items()]
+    if db.get_bind().dialect.name == "postgresql":
+        # In the caller's transaction: a partition made on another connection would wait for the locks this
+        # transaction may already hold on sens_observation (and it would wait for that one: a deadlock no
+        # one detects). Checked against the catalogue every time, so a month dropped by retention in another
+        # process is simply made again.
+        _create_partitions(db, {t for _, _, t in seen})
     table = Observation.__table__  # Core, not ORM: no per-row ORM bookkeeping on the hot path
     stmt = _insert(db, table).on_conflict_do_nothing().returning(
         table.c.entity_id, table.c.attribute, table.c.t_ms, table.c.value)
@@ -180,15 +196,15 @@ def aggregate(db: Session, entity_id: str, attributes: list[str], start_ms: int,
 
 def _add_rollups(db: Session, entity_id: str, attr: str, start_ms: int, end_ms: int, period_ms: int,
                  buckets: dict[int, list[float]]) -> None:
-    """Fill buckets that have no raw values from the hourly rollups (the raw values aged out)."""
+    """Add the hourly rollups of hours whose raw values aged out. Retention folds whole hours into the rollups
+    and deletes their raw values in one transaction, so a value is counted in one of them, never both (a late
+    value in a folded hour is raw until the next compaction adds it to the rollup)."""
     rows = db.execute(select(Rollup.bucket_ms, Rollup.count, Rollup.sum, Rollup.min, Rollup.max, Rollup.sumsq)
                       .where(Rollup.entity_id == entity_id, Rollup.attribute == attr, Rollup.period_s == 3600,
                              Rollup.bucket_ms >= start_ms, Rollup.bucket_ms < end_ms)).all()
     from_rollups: dict[int, list[float]] = {}
     for b_ms, n, s, lo, hi, sq in rows:
         b = (int(b_ms) - start_ms) // period_ms
-        if b in buckets:
-            continue
         cur = from_rollups.setdefault(b, [0, 0, 0.0, math.inf, -math.inf, 0.0])
         cur[0] += n
         cur[1] += n  # distinct values are not kept in rollups: an upper bound
@@ -196,15 +212,16 @@ def _add_rollups(db: Session, entity_id: str, attr: str, start_ms: int, end_ms: 
         cur[3] = min(cur[3], lo)
         cur[4] = max(cur[4], hi)
         cur[5] += sq
-    buckets.update(from_rollups)
+    for b, (n, d, sm, lo, hi, sq) in from_rollups.items():
+        raw = buckets.get(b)
+        if raw is None or not raw[0]:
+            buckets[b] = [n, d, sm, lo, hi, sq]
+        else:  # hours whose raw values aged out, beside hours still raw: one bucket
+            buckets[b] = [raw[0] + n, raw[1] + d, raw[2] + sm, min(raw[3], lo), max(raw[4], hi), raw[5] + sq]
 
 
-def rollup(db: Session, start_ms: int, end_ms: int) -> int:
-    """(Re)compute the hourly rollups of every series for whole hours in [start, end). Returns buckets."""
-    start_ms -= start_ms % HOUR_MS
-    end_ms -= end_ms % HOUR_MS
-    if end_ms <= start_ms:
-        return 0
+def _hourly(db: Session, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+    """Hourly figures of the raw values in [start, end) (whole hours), per series."""
     b = Observation.t_ms // HOUR_MS
     rows = db.execute(
         select(Observation.entity_id, Observation.attribute, b.label("b"), func.count(), func.sum(Observation.value),
@@ -212,36 +229,64 @@ def rollup(db: Session, start_ms: int, end_ms: int) -> int:
                func.sum(Observation.value * Observation.value))
         .where(Observation.t_ms >= start_ms, Observation.t_ms < end_ms)
         .group_by(Observation.entity_id, Observation.attribute, b)).all()
-    if not rows:
-        return 0
-    params = [{"entity_id": e, "attribute": a, "period_s": 3600, "bucket_ms": int(bb) * HOUR_MS, "count": n,
-               "sum": s, "min": lo, "max": hi, "sumsq": sq} for e, a, bb, n, s, lo, hi, sq in rows]
+    return [{"entity_id": e, "attribute": a, "period_s": 3600, "bucket_ms": int(bb) * HOUR_MS, "count": n,
+             "sum": s, "min": lo, "max": hi, "sumsq": sq} for e, a, bb, n, s, lo, hi, sq in rows]
+
+
+def _add_to_rollups(db: Session, params: list[dict[str, Any]]) -> None:
+    """Add hourly figures to the rollups (an hour already rolled up gets the late values added to it)."""
+    if not params:
+        return
     stmt = _insert(db, Rollup)
+    pg = db.get_bind().dialect.name == "postgresql"
+    lo, hi = (func.least, func.greatest) if pg else (func.min, func.max)  # SQLite's two-argument min()/max()
     stmt = stmt.on_conflict_do_update(
         index_elements=[Rollup.entity_id, Rollup.attribute, Rollup.period_s, Rollup.bucket_ms],
-        set_={k: getattr(stmt.excluded, k) for k in ("count", "sum", "min", "max", "sumsq")})
+        set_={"count": Rollup.count + stmt.excluded.count, "sum": Rollup.sum + stmt.excluded.sum,
+              "min": lo(Rollup.min, stmt.excluded.min), "max": hi(Rollup.max, stmt.excluded.max),
+              "sumsq": Rollup.sumsq + stmt.excluded.sumsq})
     for i in range(0, len(params), 2000):
         db.execute(stmt, params[i:i + 2000])
-    return len(params)
+
+
+def compact(db: Session, start_ms: int, end_ms: int) -> tuple[int, int]:
+    """Fold the raw values of the whole hours in [start, end) into the hourly rollups and delete them, in the
+    caller's transaction. Returns (hourly buckets written, raw values deleted). Values that arrive later for such an hour are
+    added to its rollup by the next compaction (a re-sent copy of a value already folded in cannot be
+    recognised any more: the raw key is gone)."""
+    start_ms -= start_ms % HOUR_MS
+    end_ms -= end_ms % HOUR_MS
+    if end_ms <= start_ms:
+        return 0, 0
+    params = _hourly(db, start_ms, end_ms)
+    _add_to_rollups(db, params)
+    deleted = db.execute(delete(Observation).where(Observation.t_ms >= start_ms, Observation.t_ms < end_ms))
+    return len(params), deleted.rowcount or 0
 
 
 def drop_before(platform: Any, db: Session, raw_cutoff_ms: int, rollup_cutoff_ms: int) -> dict[str, int]:
-    """Retention: raw values before ``raw_cutoff_ms`` (PostgreSQL: whole monthly partitions that end before
-    it), rollups before ``rollup_cutoff_ms``."""
-    dropped = 0
+    """Retention, in the caller's transaction: the raw values of whole hours before ``raw_cutoff_ms`` are folded
+    into the hourly rollups and deleted (PostgreSQL: whole monthly partitions ending before it, each folded in
+    and then dropped); rollups before ``rollup_cutoff_ms`` are deleted."""
+    raw_cutoff_ms -= raw_cutoff_ms % HOUR_MS
+    dropped = rows = rolled = 0
     if db.get_bind().dialect.name == "postgresql":
-        known: set[str] = platform.__dict__.setdefault("_sensing_partitions", set())
         for name in partitions(db):
             try:
                 month = dt.datetime(int(name[-6:-2]), int(name[-2:]), 1, tzinfo=dt.timezone.utc)
             except ValueError:
                 continue
-            if to_ms(_next_month(month)) <= raw_cutoff_ms:
+            end = to_ms(_next_month(month))
+            if end <= raw_cutoff_ms:
+                params = _hourly(db, to_ms(month), end)
+                _add_to_rollups(db, params)
+                rolled += len(params)
+                rows += sum(p["count"] for p in params)
                 db.execute(text(f"DROP TABLE {name}"))
-                known.discard(name)
                 dropped += 1
-        rows = 0
     else:
-        rows = db.execute(delete(Observation).where(Observation.t_ms < raw_cutoff_ms)).rowcount or 0
+        oldest = db.execute(select(func.min(Observation.t_ms))).scalar()
+        if oldest is not None and oldest < raw_cutoff_ms:
+            rolled, rows = compact(db, int(oldest), raw_cutoff_ms)
     old = db.execute(delete(Rollup).where(Rollup.bucket_ms < rollup_cutoff_ms)).rowcount or 0
-    return {"partitions_dropped": dropped, "rows_deleted": rows, "rollups_deleted": old}
+    return {"partitions_dropped": dropped, "rows_deleted": rows, "rollups_written": rolled, "rollups_deleted": old}
