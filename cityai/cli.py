@@ -127,6 +127,50 @@ def create_admin(email: str, password: str, name: str) -> None:
 
 
 @cli.group()
+def agency() -> None:
+    """Cơ quan, đơn vị / agencies."""
+
+
+@agency.command("list")
+def agency_list_cmd() -> None:
+    """List the agencies: code, kind, name."""
+    from cityai.core import identity
+
+    platform = _platform()
+    with platform.system_context(write=False) as ctx:
+        rows, _ = identity.agency_list(ctx, limit=100_000)
+        for a in rows:
+            click.echo(f"{a.code}\t{a.kind}\t{a.name}")
+
+
+@agency.command("create")
+@click.option("--code", required=True, help="Short code, e.g. sxd (lower case letters, digits, '.', '-').")
+@click.option("--name", required=True, help="Vietnamese name, e.g. 'Sở Xây dựng'.")
+@click.option("--kind", required=True, type=click.Choice(["city", "department", "division", "ward", "commune",
+                                                          "special_zone"]))
+@click.option("--parent", default=None, help="The parent agency's code.")
+@click.option("--name-en", default=None)
+def agency_create_cmd(code: str, name: str, kind: str, parent: str | None, name_en: str | None) -> None:
+    """Create an agency; prints its id."""
+    from cityai.core import identity
+
+    platform = _platform()
+    try:
+        with platform.system_context() as ctx:
+            parent_id = None
+            if parent:
+                p = identity.agency_by_code(ctx, parent)
+                if p is None:
+                    raise click.UsageError(f"no agency with code '{parent}'")
+                parent_id = p.id
+            a = identity.agency_create(ctx, code=code, name=name, kind=kind, parent_id=parent_id, name_en=name_en)
+            agency_id = a.id
+    except Problem as p:
+        _fail(p)
+    click.echo(agency_id)
+
+
+@cli.group()
 def audit() -> None:
     """The audit trail (truy vết)."""
 

@@ -252,3 +252,20 @@ def test_database_url_from_env_selects_postgresql(tmp_path):
         with admin.connect() as c:
             c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_agency_create_and_list(tmp_path):
+    env = cityai_env(tmp_path)
+    r = run_cli(["agency", "create", "--code", "sxd", "--name", "Sở Xây dựng", "--kind", "department"], env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().isdigit()
+    r = run_cli(["agency", "create", "--code", "sxd.gt", "--name", "Phòng Giao thông", "--kind", "division",
+                 "--parent", "sxd"], env)
+    assert r.returncode == 0, r.stderr
+    # the same code again: a message, not a traceback
+    r = run_cli(["agency", "create", "--code", "sxd", "--name", "Khác", "--kind", "department"], env)
+    assert r.returncode != 0 and "sxd" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli(["agency", "list"], env)
+    assert r.returncode == 0
+    lines = r.stdout.strip().splitlines()
+    assert "sxd\tdepartment\tSở Xây dựng" in lines and "sxd.gt\tdivision\tPhòng Giao thông" in lines

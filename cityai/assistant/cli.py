@@ -39,7 +39,7 @@ def _agency_id(ctx, code: str) -> int:
     agency = identity.agency_by_code(ctx, code)
     if agency is None:
         raise click.UsageError(f"Không có cơ quan mã '{code}' / no agency with code '{code}' "
-                               "(cityai agency list shows them).")
+                               "(`cityai agency list` shows them).")
     return agency.id
 
 

@@ -27,13 +27,33 @@ def _fail(p: Problem) -> None:
     sys.exit(2)
 
 
+def _agency_id_or_create(ctx, code: str) -> int:
+    """The agency's id; a missing one is created (a demo agency with its demo name, else a department named
+    by its code, to be renamed with the API), and the operator is told."""
+    from cityai.core import identity
+    from cityai.core.demo import AGENCIES
+
+    agency = identity.agency_by_code(ctx, code)
+    if agency is not None:
+        return agency.id
+    spec = next((a for a in AGENCIES if a[0] == code.lower()), None)
+    parent_id = None
+    if spec and spec[4]:
+        parent_id = _agency_id_or_create(ctx, spec[4])
+    name, name_en, kind = (spec[1], spec[2], spec[3]) if spec else (code, None, "department")
+    agency = identity.agency_create(ctx, code=code, name=name, name_en=name_en, kind=kind, parent_id=parent_id)
+    click.echo(f"Đã tạo cơ quan / created agency '{agency.code}' ({agency.name}, {agency.kind}); "
+               "đổi tên qua API / rename it through the API if needed.", err=True)
+    return agency.id
+
+
 def _agency_id(ctx, code: str) -> int:
     from cityai.core import identity
 
     agency = identity.agency_by_code(ctx, code)
     if agency is None:
         raise click.UsageError(f"Không có cơ quan mã '{code}' / no agency with code '{code}' "
-                               "(cityai agency list shows them).")
+                               "(`cityai agency list` shows them).")
     return agency.id
 
 
@@ -47,13 +67,14 @@ def _agency_id(ctx, code: str) -> int:
 @click.option("--visibility", type=click.Choice(["public", "internal"]), default="public")
 def register_device(agency: str, device_id: str, type_: str, name: str | None, lat: float | None,
                     lon: float | None, visibility: str) -> None:
-    """Register a device; prints its entity id and its key (shown once)."""
+    """Register a device; prints its entity id, its key (shown once) and its MQTT topic. A missing agency is
+    created."""
     from cityai.sensing import service
 
     platform = _platform()
     try:
         with platform.system_context() as ctx:
-            dev, key = service.device_register(ctx, agency_id=_agency_id(ctx, agency), device_id=device_id,
+            dev, key = service.device_register(ctx, agency_id=_agency_id_or_create(ctx, agency), device_id=device_id,
                                                type=type_, name=name, lat=lat, lon=lon, visibility=visibility)
             entity_id = dev.entity_id
     except Problem as p:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from cityai.core.models import Agency
 from cityai.sensing import ingest
 from cityai.sensing.models import Device, Entity
 from tests.conftest import login
@@ -572,11 +573,26 @@ def test_cli_register_device(platform, users, settings, monkeypatch):
         sensing_group, ["register-device", "--agency", TENANT, "--id", "cli-2", "--type", "Toaster"]
     )
     assert r.exit_code == 2 and "Toaster" in r.output
+    # an agency that does not exist yet is created (the operator is told), so the device can be registered
     r = runner.invoke(
         sensing_group,
         ["register-device", "--agency", "nowhere", "--id", "cli-3", "--type", "TrafficFlowObserved"],
     )
-    assert r.exit_code != 0 and "nowhere" in r.output
+    assert r.exit_code == 0, r.output
+    assert "created agency 'nowhere'" in r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["topic"] == "cityai/v1/nowhere/cli-3"
+    with platform.transaction() as db:
+        created = db.execute(select(Agency).where(Agency.code == "nowhere")).scalar_one()
+        assert created.kind == "department"
+        assert db.execute(select(Device.agency_id).where(Device.device_id == "cli-3")).scalar_one() == created.id
+    # an agency code that cannot be one is refused with a message, nothing created
+    r = runner.invoke(
+        sensing_group,
+        ["register-device", "--agency", "bad code!", "--id", "cli-4", "--type", "TrafficFlowObserved"],
+    )
+    assert r.exit_code == 2 and "cli-4" not in r.stdout
+    with platform.transaction() as db:
+        assert db.execute(select(Device.id).where(Device.device_id == "cli-4")).first() is None
 
 
 # ------------------------------------------------------------------ defects found (strict xfail until fixed)
