@@ -189,7 +189,10 @@ def property_value(value: float, t_ms: int, unit: str | None) -> dict[str, Any]:
 
 
 def oldest_allowed_ms(settings: Any, now_ms: int) -> int:
-    return now_ms - settings.sensing_max_age_days * store.DAY_MS
+    """Older values are refused: past the maximum age (a device clock reset to 1970), or past the rollup
+    retention (they would be folded and deleted at the next maintenance)."""
+    days = min(settings.sensing_max_age_days, settings.sensing_rollup_retention_days)
+    return now_ms - days * store.DAY_MS
 
 
 def ingest(platform: Any, messages: list[Message], *, now: dt.datetime | None = None) -> list[Outcome]:
@@ -202,6 +205,8 @@ def ingest(platform: Any, messages: list[Message], *, now: dt.datetime | None = 
     skew_ms = settings.sensing_max_clock_skew_s * 1000
     oldest_ms = oldest_allowed_ms(settings, now_ms)
     parsed = [_parse(m, now_ms, skew_ms, oldest_ms) for m in messages]
+    # before the batch's transaction touches sens_observation (see store.ensure_partitions)
+    store.ensure_partitions(platform, {p.t_ms for p in parsed if p.error is None and p.t_ms is not None})
     with platform.system_context() as ctx:
         return _ingest(ctx, parsed, now)
 

@@ -3,7 +3,7 @@ maintain`). In one transaction: the raw values of whole hours older than ``CITYA
 are rolled up into hourly aggregates (count, sum, min, max, sum of squares) and deleted (on PostgreSQL, whole
 monthly partitions, each rolled up and then dropped); rollups older than
 ``CITYAI_SENSING_ROLLUP_RETENTION_DAYS`` are deleted; and refused-message records older than 30 days.
-Ingestion refuses values older than the raw retention, so no value ever lands in an hour already rolled up."""
+Folding is additive: a late value that arrives for an hour already folded is added to its rollup by the next run."""
 
 from __future__ import annotations
 

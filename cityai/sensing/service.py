@@ -410,6 +410,26 @@ def authz_forbidden(name: str) -> Problem:
     return forbidden(name)
 
 
+def _prepare_partitions(ctx: Context, bodies: list[Any]) -> None:
+    """Make the monthly partitions the bodies' observations need before this request writes any of them
+    (store.ensure_partitions explains why it must come first)."""
+    times = set()
+    for body in bodies:
+        if not isinstance(body, dict):
+            continue
+        for prop in body.values():
+            if isinstance(prop, dict) and isinstance(prop.get("observedAt"), str):
+                try:
+                    times.add(store.to_ms(parse_time(prop["observedAt"])))
+                except ValueError:
+                    pass
+    now_ms = store.to_ms(utcnow())
+    from cityai.sensing.ingest import oldest_allowed_ms
+
+    lo, hi = oldest_allowed_ms(ctx.platform.settings, now_ms), now_ms + 86_400_000
+    store.ensure_partitions(ctx.platform, {t for t in times if lo <= t <= hi})
+
+
 @authz.action("sensing.entity.create", scope="write", auth=authz.agency_role("editor"))
 def entity_create(ctx: Context, *, agency_id: int, body: Any, visibility: str | None = None) -> str:
     """Create an NGSI-LD entity (409 AlreadyExists when its id is taken)."""
@@ -417,6 +437,7 @@ def entity_create(ctx: Context, *, agency_id: int, body: Any, visibility: str | 
         raise _ngsi_error(409, "AlreadyExists", "Already exists", f"entity {body['id']} already exists")
     if visibility is not None:
         _check_visibility(visibility)
+    _prepare_partitions(ctx, [body])
     _write_entity(ctx, agency_id, body, replace=False, visibility=visibility)
     ctx.audit("sensing.entity.create", "sensing_entity", body["id"], type=body.get("type"))
     return body["id"]
@@ -430,6 +451,7 @@ def entity_upsert(ctx: Context, *, agency_id: int, entities: Any, replace: bool 
     if len(entities) > ctx.platform.settings.sensing_batch_max:
         raise bad_request(f"at most {ctx.platform.settings.sensing_batch_max} entities per call")
     created, updated, errors = [], [], []
+    _prepare_partitions(ctx, entities)
     for body in entities:
         eid = body.get("id") if isinstance(body, dict) else None
         try:
@@ -471,6 +493,7 @@ def entity_update_attrs(ctx: Context, *, entity_id: str, attrs: Any) -> None:
     e = _entity(ctx, entity_id)
     if not isinstance(attrs, dict) or not attrs:
         raise bad_request("send a JSON object of attributes")
+    _prepare_partitions(ctx, [attrs])
     _write_entity(ctx, e.agency_id, {**attrs, "id": e.id, "type": e.type}, replace=False, visibility=None)
     ctx.audit("sensing.entity.update", "sensing_entity", e.id, attributes=sorted(attrs))
 

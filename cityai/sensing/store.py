@@ -6,7 +6,8 @@ which values were new (for rules and subscriptions). Late and out-of-order value
 
 On PostgreSQL ``sens_observation`` is range-partitioned by month; :func:`ensure_partitions` makes the
 partitions a batch needs in a short transaction of its own, under an advisory lock, before the batch's
-transaction writes into them; retention drops whole months. On SQLite the table is a WITHOUT ROWID table
+transaction touches the table (and :func:`insert_values` makes one itself only if retention dropped it in
+between); retention folds whole months into the hourly rollups and drops them. On SQLite the table is a WITHOUT ROWID table
 clustered on its key, and retention deletes rows.
 """
 
@@ -74,13 +75,20 @@ def _create_partitions(conn: Any, t_values: Iterable[int]) -> None:
 
 
 def ensure_partitions(platform: Any, t_values: Iterable[int]) -> None:
-    """Make the monthly partitions these times fall in, in a transaction of its own (PostgreSQL only; a no-op
-    elsewhere). :func:`insert_values` does this by itself inside the caller's transaction; this is for
-    preparing partitions ahead (tests, bulk loads)."""
+    """Make the monthly partitions these times fall in, in a short transaction of its own (PostgreSQL only; a
+    no-op elsewhere). Call it BEFORE the writing transaction touches ``sens_observation``: the DDL needs an
+    ACCESS EXCLUSIVE lock on the table, which a transaction holding any lock on it would block for ever (on
+    another connection, undetected). Checked against the catalogue every time (no process cache), so a month
+    dropped by retention elsewhere is made again. Waits at most 10 s for the lock, then raises (the batch is
+    retried)."""
     if platform.engine.dialect.name != "postgresql":
         return
+    times = list(t_values)
+    if not times:
+        return
     with _partition_lock, platform.engine.begin() as conn:
-        _create_partitions(conn, list(t_values))
+        conn.execute(text("SET LOCAL lock_timeout = '10s'"))
+        _create_partitions(conn, times)
 
 
 def partitions(db: Session) -> list[str]:
@@ -111,10 +119,10 @@ def insert_values(db: Session, rows: list[tuple[str, str, int, float]]) -> list[
         seen.setdefault((e, a, t), v)
     params = [{"entity_id": e, "attribute": a, "t_ms": t, "value": v} for (e, a, t), v in seen.items()]
     if db.get_bind().dialect.name == "postgresql":
-        # In the caller's transaction: a partition made on another connection would wait for the locks this
-        # transaction may already hold on sens_observation (and it would wait for that one: a deadlock no
-        # one detects). Checked against the catalogue every time, so a month dropped by retention in another
-        # process is simply made again.
+        # Callers make the partitions beforehand (ensure_partitions, before their transaction touches the
+        # table). This is the fallback for a month that retention dropped in between: made here, in the
+        # caller's transaction (its ACCESS EXCLUSIVE lock is then held to the commit, which is acceptable for
+        # that rare case), rather than failing the batch.
         _create_partitions(db, {t for _, _, t in seen})
     table = Observation.__table__  # Core, not ORM: no per-row ORM bookkeeping on the hot path
     stmt = _insert(db, table).on_conflict_do_nothing().returning(
@@ -205,6 +213,8 @@ def _add_rollups(db: Session, entity_id: str, attr: str, start_ms: int, end_ms: 
     from_rollups: dict[int, list[float]] = {}
     for b_ms, n, s, lo, hi, sq in rows:
         b = (int(b_ms) - start_ms) // period_ms
+        if b != (int(b_ms) + HOUR_MS - 1 - start_ms) // period_ms or int(b_ms) + HOUR_MS > end_ms:
+            continue  # a folded hour that straddles two intervals (timeAt not on the hour) cannot be split
         cur = from_rollups.setdefault(b, [0, 0, 0.0, math.inf, -math.inf, 0.0])
         cur[0] += n
         cur[1] += n  # distinct values are not kept in rollups: an upper bound
@@ -254,7 +264,7 @@ def compact(db: Session, start_ms: int, end_ms: int) -> tuple[int, int]:
     caller's transaction. Returns (hourly buckets written, raw values deleted). Values that arrive later for such an hour are
     added to its rollup by the next compaction (a re-sent copy of a value already folded in cannot be
     recognised any more: the raw key is gone)."""
-    start_ms -= start_ms % HOUR_MS
+    start_ms += -start_ms % HOUR_MS  # whole hours only: round the start up, the end down
     end_ms -= end_ms % HOUR_MS
     if end_ms <= start_ms:
         return 0, 0
@@ -287,6 +297,6 @@ def drop_before(platform: Any, db: Session, raw_cutoff_ms: int, rollup_cutoff_ms
     else:
         oldest = db.execute(select(func.min(Observation.t_ms))).scalar()
         if oldest is not None and oldest < raw_cutoff_ms:
-            rolled, rows = compact(db, int(oldest), raw_cutoff_ms)
+            rolled, rows = compact(db, int(oldest) - int(oldest) % HOUR_MS, raw_cutoff_ms)
     old = db.execute(delete(Rollup).where(Rollup.bucket_ms < rollup_cutoff_ms)).rowcount or 0
     return {"partitions_dropped": dropped, "rows_deleted": rows, "rollups_written": rolled, "rollups_deleted": old}
