@@ -132,9 +132,15 @@ def send_mail(settings: Any, to: list[str], subject: str, body: str, *,
             smtp = smtplib.SMTP(target.host, target.port, timeout=timeout)
         with smtp:
             smtp.ehlo_or_helo_if_needed()
-            if not target.implicit_tls and smtp.has_extn("starttls"):
+            tls = target.implicit_tls
+            if not tls and smtp.has_extn("starttls"):
                 smtp.starttls(context=context)
                 smtp.ehlo()
+                tls = True
+            if target.user and not tls and target.host not in ("localhost", "127.0.0.1", "::1"):
+                # never send the password in clear (a relay that "forgot" STARTTLS may be an attacker's)
+                raise MailError(f"{target.host} offers no STARTTLS; refusing to send the SMTP password in clear "
+                                "(use smtps:// or a relay with STARTTLS)")
             if target.user:
                 smtp.login(target.user, target.password or "")
             refused = smtp.send_message(msg, from_addr=sender, to_addrs=recipients)

@@ -156,7 +156,7 @@ class Platform:
                 log.exception("audit event hook failed")
 
     def _after_rollback(self, session: Session) -> None:
-        if session.in_transaction():
+        if session.in_nested_transaction():
             # A savepoint rolled back (SQLAlchemy fires this for those too): the outer transaction goes on and
             # keeps what it queued. Callbacks queued inside the savepoint run anyway; they must cope with a
             # missing row (jobs do: an unknown job id is skipped).

@@ -87,7 +87,10 @@ def parse_time(value: Any) -> dt.datetime:
         raise ValueError(f"observedAt {value!r} is not an ISO 8601 date-time") from None
     if t.tzinfo is None:
         raise ValueError(f"observedAt {value!r} has no time zone (add Z or +07:00)")
-    return t.astimezone(dt.timezone.utc)
+    try:
+        return t.astimezone(dt.timezone.utc)
+    except OverflowError:  # year 1 at +07:00 has no UTC time
+        raise ValueError(f"observedAt {value!r} is out of range") from None
 
 
 def _number(name: str, raw: Any) -> tuple[float, str | None]:
@@ -99,7 +102,10 @@ def _number(name: str, raw: Any) -> tuple[float, str | None]:
         raw = raw.get("value")
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         raise TypeError(f"{name}: {raw!r} is not a number")
-    value = float(raw)
+    try:
+        value = float(raw)
+    except OverflowError:  # an integer of hundreds of digits
+        raise TypeError(f"{name}: the number is too large") from None
     if not math.isfinite(value):
         raise TypeError(f"{name}: {raw!r} is not a finite number")
     return value, unit
@@ -218,13 +224,17 @@ def _ingest(ctx: Any, parsed: list[_Parsed], now: dt.datetime) -> list[Outcome]:
     agencies: dict[str, int] = {}
     key_list = list(keys)
     for i in range(0, len(key_list), 500):
+        # locked (PostgreSQL), in id order: concurrent batches for one device wait instead of overwriting each
+        # other's counters (SQLite serializes writers anyway)
         rows = db.execute(select(Agency.code, Device).join(Device, Device.agency_id == Agency.id)
-                          .where(tuple_(Agency.code, Device.device_id).in_(key_list[i:i + 500]))).all()
+                          .where(tuple_(Agency.code, Device.device_id).in_(key_list[i:i + 500]))
+                          .order_by(Device.id).with_for_update(of=Device)).all()
         devices.update({(code, d.device_id): d for code, d in rows})
     codes = {c for c, _ in keys}
     agencies.update({c: i for c, i in db.execute(select(Agency.code, Agency.id).where(Agency.code.in_(codes)))})
     entities = {e.id: e for e in db.execute(select(Entity).where(
-        Entity.id.in_([d.entity_id for d in devices.values()]))).scalars()} if devices else {}
+        Entity.id.in_([d.entity_id for d in devices.values()])).order_by(Entity.id).with_for_update()).scalars()} \
+        if devices else {}
 
     outcomes: list[Outcome] = []
     rows: list[tuple[str, str, int, float]] = []

@@ -4,7 +4,7 @@
   ``georel``/``geometry``/``coordinates``, ``limit``, ``offset``, ``count=true`` → ``NGSILD-Results-Count``,
   ``options=keyValues``), ``GET /entities/{id}``, ``PATCH|POST /entities/{id}/attrs``, ``DELETE
   /entities/{id}``;
-- ``POST /entityOperations/upsert`` (``options=update`` merges, ``replace`` replaces; 201 / 204 / 207);
+- ``POST /entityOperations/upsert`` (replaces an entity's attributes; ``options=update`` merges; 201 / 204 / 207);
 - ``GET /temporal/entities/{id}`` and ``GET /temporal/entities`` (``timerel`` before|after|between,
   ``timeAt``, ``endTimeAt``, ``lastN``, ``options=temporalValues`` or ``aggregatedValues`` with
   ``aggrMethods`` and ``aggrPeriodDuration``);
@@ -19,6 +19,7 @@ local context.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 
 from fastapi import APIRouter, Body, Header, Request
@@ -56,7 +57,7 @@ def create_entity(request: Request, ctx: CtxDep, body: Any = Body(...), tenant: 
     """Create an entity of the tenant agency."""
     agency_id = svc._tenant_agency(ctx, tenant, None)
     eid = svc.entity_create(ctx, agency_id=agency_id, body=body, visibility=visibility)
-    return Response(status_code=201, headers={"Location": f"/ngsi-ld/v1/entities/{eid}"})
+    return Response(status_code=201, headers={"Location": f"/ngsi-ld/v1/entities/{quote(eid, safe=':')}"})
 
 
 @router.get("/entities", responses=ERRORS)
@@ -106,7 +107,8 @@ def upsert(request: Request, ctx: CtxDep, body: Any = Body(...), options: str | 
            tenant: str | None = TenantHeader) -> Response:
     """Create or update entities in one call (per-entity errors: 207 Multi-Status)."""
     agency_id = svc._tenant_agency(ctx, tenant, None)
-    result = svc.entity_upsert(ctx, agency_id=agency_id, entities=body, replace=(options == "replace"))
+    # NGSI-LD: upsert replaces an existing entity's attributes unless options=update
+    result = svc.entity_upsert(ctx, agency_id=agency_id, entities=body, replace=(options != "update"))
     if result["errors"]:
         return _json(request, {"success": result["created"] + result["updated"], "errors": result["errors"]}, 207)
     if result["created"]:
@@ -153,7 +155,8 @@ def temporal_query(request: Request, ctx: CtxDep, type: str | None = None, id: s
     args = _temporal_args(attrs, timerel, timeAt, endTimeAt, lastN, options, aggrMethods, aggrPeriodDuration)
     rows, total = svc.entity_query(ctx, type=type, ids=_csv(id), attrs=args["attrs"], q=q, limit=limit,
                                    offset=offset)
-    body = [svc.temporal_entity(ctx, entity_id=e.id, **args) for e in rows]
+    budget = [ctx.platform.settings.sensing_query_max_points]  # shared by every entity of the page
+    body = [svc.temporal_entity(ctx, entity_id=e.id, budget=budget, **args) for e in rows]
     return _json(request, body, headers={"NGSILD-Results-Count": str(total)} if count else None)
 
 
@@ -162,7 +165,7 @@ def create_subscription(ctx: CtxDep, body: Any = Body(...), tenant: str | None =
     """Subscribe a webhook to changes of matching entities."""
     agency_id = svc._tenant_agency(ctx, tenant, None)
     sub = svc.subscription_create(ctx, agency_id=agency_id, body=body)
-    return Response(status_code=201, headers={"Location": f"/ngsi-ld/v1/subscriptions/{sub.id}"})
+    return Response(status_code=201, headers={"Location": f"/ngsi-ld/v1/subscriptions/{quote(sub.id, safe=':')}"})
 
 
 @router.get("/subscriptions", responses=ERRORS)
@@ -185,9 +188,5 @@ def delete_subscription(subscription_id: str, ctx: CtxDep) -> Response:
 @router.get("/types", responses=ERRORS)
 def types(request: Request, ctx: CtxDep) -> JSONResponse:
     """The entity types present (public ones, and your agencies' internal ones)."""
-    rows, _ = svc.entity_query(ctx, limit=100_000)
-    counts: dict[str, int] = {}
-    for e in rows:
-        counts[e.type] = counts.get(e.type, 0) + 1
-    body = {"id": "urn:ngsi-ld:EntityTypeList:cityai", "type": "EntityTypeList", "typeList": sorted(counts)}
+    body = {"id": "urn:ngsi-ld:EntityTypeList:cityai", "type": "EntityTypeList", "typeList": svc.entity_types(ctx)}
     return _json(request, body)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+
+import numpy as np
 import secrets
 import threading
 import time
@@ -255,7 +257,9 @@ def rejected_list(ctx: Context, *, agency_id: int | None = None, limit: int = 10
     if agency_id is not None:
         stmt = stmt.where(Rejected.agency_id == agency_id)
     total = ctx.db.execute(select(func.count()).select_from(stmt.subquery())).scalar() or 0
-    rows = ctx.db.execute(stmt.order_by(Rejected.id.desc()).limit(limit).offset(offset)).scalars()
+    rows = list(ctx.db.execute(stmt.order_by(Rejected.id.desc()).limit(limit).offset(offset)).scalars())
+    if rows:  # raw payloads of the agencies' devices, internal ones included
+        ctx.audit_now("sensing.rejected.read", "sensing_rejected", None, count=len(rows), agency_id=agency_id)
     return [{"id": r.id, "received_at": r.received_at.isoformat(), "agency_id": r.agency_id, "channel": r.channel,
              "topic": r.topic, "device_id": r.device_id, "code": r.code, "detail": r.detail, "payload": r.payload}
             for r in rows], total
@@ -319,6 +323,8 @@ def _parse_entity(body: Any, limits: tuple[int, int] | None = None
         if prop["type"] == "Relationship" and not isinstance(prop.get("object"), str):
             raise bad_request(f"relationship {name!r} needs an object (an entity id)")
         value = prop.get("value")
+        if prop.get("unitCode") is not None and not isinstance(prop["unitCode"], str):
+            raise bad_request(f"{name}: unitCode must be a string (a UN/CEFACT code such as KMH)")
         if prop.get("observedAt") is not None:
             try:
                 t = parse_time(prop["observedAt"])
@@ -370,6 +376,7 @@ def _write_entity(ctx: Context, agency_id: int, body: Any, *, replace: bool, vis
     ent = ctx.db.get(Entity, eid)
     created = ent is None
     if ent is None:
+        _check_namespace(ctx, eid, agency_id)
         ent = Entity(id=eid, type=etype, agency_id=agency_id, visibility=visibility or "public", attrs={})
         ctx.db.add(ent)
     else:
@@ -402,6 +409,16 @@ def _write_entity(ctx: Context, agency_id: int, body: Any, *, replace: bool, vis
     ctx.db.flush()
     subscriptions.on_change(ctx, {eid: set(attrs)})
     return created
+
+
+def _check_namespace(ctx: Context, eid: str, agency_id: int) -> None:
+    """``urn:ngsi-ld:<Type>:<agency code>:...`` belongs to that agency (its devices' entities live there)."""
+    parts = eid.split(":")
+    if len(parts) >= 5:
+        owner = ctx.db.execute(select(Agency.id).where(Agency.code == parts[3].lower())).scalar()
+        if owner is not None and owner != agency_id:
+            raise bad_request(f"ids urn:ngsi-ld:<Type>:{parts[3]}:... belong to agency {parts[3]}; "
+                              "write with its NGSILD-Tenant or choose another id")
 
 
 def authz_forbidden(name: str) -> Problem:
@@ -505,8 +522,16 @@ def entity_delete(ctx: Context, *, entity_id: str) -> None:
     if e.device_pk is not None:
         raise _ngsi_error(409, "OperationNotSupported", "Operation not supported",
                           "this entity belongs to a registered device: deactivate the device instead")
+    from sqlalchemy import delete as sql_delete
+
+    from cityai.sensing.models import Alert, Observation, Rollup
+
+    # its history goes with it: an entity created later with the same id must not inherit it
+    values = ctx.db.execute(sql_delete(Observation).where(Observation.entity_id == entity_id)).rowcount or 0
+    ctx.db.execute(sql_delete(Rollup).where(Rollup.entity_id == entity_id))
+    ctx.db.execute(sql_delete(Alert).where(Alert.entity_id == entity_id))
     ctx.db.delete(e)
-    ctx.audit("sensing.entity.delete", "sensing_entity", entity_id)
+    ctx.audit("sensing.entity.delete", "sensing_entity", entity_id, values_deleted=values)
 
 
 def _haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -553,8 +578,8 @@ def parse_geo(georel: str | None, geometry: str | None, coordinates: Any) -> tup
                     dist = float(v)
                 except ValueError:
                     raise bad_request("maxDistance must be a number of metres") from None
-        if dist is None or dist <= 0:
-            raise bad_request("georel=near needs ;maxDistance==<metres>")
+        if dist is None or not math.isfinite(dist) or not 0 < dist <= 50_000_000:
+            raise bad_request("georel=near needs ;maxDistance==<metres> (a positive number)")
         return ("near", float(coords[1]), float(coords[0]), dist)
     if rel == "within":
         ring = coords[0] if isinstance(coords, list) and coords and isinstance(coords[0], list) else None
@@ -568,19 +593,25 @@ def parse_geo(georel: str | None, geometry: str | None, coordinates: Any) -> tup
 @authz.action("sensing.entity.query", scope="read", auth=authz.anyone)
 def entity_query(ctx: Context, *, type: str | None = None, ids: list[str] | None = None, id_pattern: str | None = None,
                  attrs: list[str] | None = None, q: str | None = None, geo: tuple | None = None,
-                 agency_id: int | None = None, limit: int = 20, offset: int = 0) -> tuple[list[Entity], int]:
-    """Entities you may read, by type, ids, attribute filter ``q`` and geo-query; (page, total)."""
-    from cityai.sensing.subscriptions import QueryError, matches_q, parse_q
+                 agency_id: int | None = None, limit: int = 20, offset: int = 0,
+                 audit: bool = True) -> tuple[list[Entity], int]:
+    """Entities you may read, by type, ids, attribute filter ``q`` and geo-query; (page, total).
+
+    Type, ids, agency, visibility and the geo bounding box are SQL; without further filters the page and the
+    count are SQL too. ``q``, ``idPattern``, ``attrs`` and the exact geo test run in Python over at most
+    ``MAX_SCAN`` candidate rows (a query that would scan more is refused: narrow it by type or area)."""
+    from cityai.sensing.subscriptions import QueryError, compile_id_pattern, matches_q, parse_q
 
     try:
         groups = parse_q(q)
+        pattern = compile_id_pattern(id_pattern) if id_pattern else None
     except QueryError as exc:
         raise bad_request(str(exc)) from None
     stmt = select(Entity)
     if type:
-        stmt = stmt.where(Entity.type.in_(type.split(",")))
+        stmt = stmt.where(Entity.type.in_(type.split(",")[:100]))
     if ids:
-        stmt = stmt.where(Entity.id.in_(ids))
+        stmt = stmt.where(Entity.id.in_(ids[:1000]))
     if agency_id is not None:
         stmt = stmt.where(Entity.agency_id == agency_id)
     visible = ctx.descendants(list(ctx.actor.roles)) if ctx.actor.roles else []
@@ -591,33 +622,51 @@ def entity_query(ctx: Context, *, type: str | None = None, ids: list[str] | None
         dlat = dist / 111_000.0
         dlon = dist / (111_000.0 * max(0.01, math.cos(math.radians(lat))))
         stmt = stmt.where(Entity.lat.between(lat - dlat, lat + dlat), Entity.lon.between(lon - dlon, lon + dlon))
-    pattern = None
-    if id_pattern:
-        try:
-            pattern = re.compile(id_pattern)
-        except re.error:
-            raise bad_request("idPattern is not a valid regular expression") from None
-    out = []
-    for e in ctx.db.execute(stmt.order_by(Entity.id)).scalars():
-        if pattern and not pattern.fullmatch(e.id):
-            continue
-        if attrs and not set(attrs) & set(e.attrs or {}) and "location" not in attrs:
-            continue
-        if groups and not matches_q(e, groups):
-            continue
-        if geo:
-            if e.lat is None:
+    elif geo and geo[0] == "within":
+        lons, lats = [p[0] for p in geo[1]], [p[1] for p in geo[1]]
+        stmt = stmt.where(Entity.lat.between(min(lats), max(lats)), Entity.lon.between(min(lons), max(lons)))
+    python_filters = bool(pattern or attrs or groups or geo)
+    if not python_filters:
+        total = ctx.db.execute(select(func.count()).select_from(stmt.subquery())).scalar() or 0
+        page = list(ctx.db.execute(stmt.order_by(Entity.id).limit(limit).offset(offset)).scalars())
+    else:
+        rows = list(ctx.db.execute(stmt.order_by(Entity.id).limit(MAX_SCAN + 1)).scalars())
+        if len(rows) > MAX_SCAN:
+            raise bad_request(f"this filter would scan more than {MAX_SCAN} entities; narrow it by type, id or area")
+        out = []
+        for e in rows:
+            if pattern and not pattern.fullmatch(e.id):
                 continue
-            if geo[0] == "near" and _haversine_m(geo[1], geo[2], e.lat, e.lon) > geo[3]:
+            if attrs and not set(attrs) & set(e.attrs or {}) and "location" not in attrs:
                 continue
-            if geo[0] == "within" and not _point_in_polygon(e.lat, e.lon, geo[1]):
+            if groups and not matches_q(e, groups):
                 continue
-        out.append(e)
-    page = out[offset:offset + limit]
+            if geo:
+                if e.lat is None:
+                    continue
+                if geo[0] == "near" and _haversine_m(geo[1], geo[2], e.lat, e.lon) > geo[3]:
+                    continue
+                if geo[0] == "within" and not _point_in_polygon(e.lat, e.lon, geo[1]):
+                    continue
+            out.append(e)
+        page, total = out[offset:offset + limit], len(out)
     internal = [e.id for e in page if e.visibility != "public"]
-    if internal:
+    if internal and audit:
         ctx.audit_now("sensing.entity.read", "sensing_entity", None, entities=internal[:200], count=len(internal))
-    return page, len(out)
+    return page, total
+
+
+MAX_SCAN = 50_000
+
+
+@authz.action("sensing.entity.types", scope="read", auth=authz.anyone)
+def entity_types(ctx: Context) -> list[str]:
+    """The entity types present among the entities you may read."""
+    stmt = select(Entity.type).distinct()
+    if not ctx.actor.is_sysadmin:
+        visible = ctx.descendants(list(ctx.actor.roles)) if ctx.actor.roles else []
+        stmt = stmt.where(or_(Entity.visibility == "public", Entity.agency_id.in_(visible or [-1])))
+    return sorted(ctx.db.execute(stmt).scalars())
 
 
 # ------------------------------------------------------------------ temporal
@@ -625,6 +674,8 @@ def entity_query(ctx: Context, *, type: str | None = None, ids: list[str] | None
 
 def _temporal_range(timerel: str | None, time_at: str | None, end_time_at: str | None) -> tuple[int | None, int | None]:
     if not timerel:
+        if time_at or end_time_at:
+            raise bad_request("timeAt and endTimeAt need timerel (before, after or between)")
         return None, None
     try:
         t1 = store.to_ms(parse_time(time_at)) if time_at else None
@@ -664,11 +715,15 @@ def parse_duration_ms(text: str) -> int:
 def temporal_entity(ctx: Context, *, entity_id: str, attrs: list[str] | None = None, timerel: str | None = None,
                     time_at: str | None = None, end_time_at: str | None = None, last_n: int | None = None,
                     aggr_methods: list[str] | None = None, aggr_period: str | None = None,
-                    temporal_values: bool = False) -> dict[str, Any]:
-    """An entity's attribute history (NGSI-LD temporal representation), or its aggregation over intervals."""
+                    temporal_values: bool = False, budget: list[int] | None = None) -> dict[str, Any]:
+    """An entity's attribute history (NGSI-LD temporal representation), or its aggregation over intervals.
+    ``budget`` ([values left]) is shared by the entities of one request; by default one request returns at most
+    CITYAI_SENSING_QUERY_MAX_POINTS values in all."""
     e = _entity(ctx, entity_id)
     start, end = _temporal_range(timerel, time_at, end_time_at)
-    cap = ctx.platform.settings.sensing_query_max_points
+    if budget is None:
+        budget = [ctx.platform.settings.sensing_query_max_points]
+    cap = budget[0]
     body: dict[str, Any] = {"id": e.id, "type": e.type}
     units = {k: v.get("unitCode") for k, v in (e.attrs or {}).items() if isinstance(v, dict)}
     if aggr_methods:
@@ -681,6 +736,10 @@ def temporal_entity(ctx: Context, *, entity_id: str, attrs: list[str] | None = N
         if (end - start) // period > cap:
             raise bad_request(f"{(end - start) // period} intervals asked; at most {cap}")
         names = attrs or _attribute_names(ctx, e.id)
+        if (end - start) // period * max(1, len(names)) > cap:
+            raise bad_request(f"{(end - start) // period} intervals x {len(names)} attributes asked; at most {cap} "
+                              "in one request")
+        budget[0] -= (end - start) // period * max(1, len(names))
         agg = store.aggregate(ctx.db, e.id, names, start, end, period, aggr_methods)
         for name, buckets in agg.items():
             prop: dict[str, Any] = {"type": "Property"}
@@ -688,13 +747,22 @@ def temporal_entity(ctx: Context, *, entity_id: str, attrs: list[str] | None = N
                 prop[m] = [[b[m], store.iso(b["start"]), store.iso(b["end"])] for b in buckets]
             body[name] = prop
         return body
-    limit = min(cap, last_n) if last_n else cap
-    series = store.values(ctx.db, e.id, attrs, start, end, limit=limit + (0 if last_n else 1), last=bool(last_n))
     truncated = False
-    for name, points in series.items():
-        if not last_n and len(points) > cap:
-            points = points[:cap]
+    series = {}
+    for name in sorted(attrs or _attribute_names(ctx, e.id)):
+        if budget[0] <= 0:
             truncated = True
+            break
+        limit = min(budget[0], last_n) if last_n else budget[0]
+        got = store.values(ctx.db, e.id, [name], start, end, limit=limit + (0 if last_n else 1),
+                           last=bool(last_n)).get(name, [])
+        if not last_n and len(got) > limit:
+            got = got[:limit]
+            truncated = True
+        budget[0] -= len(got)
+        if got:
+            series[name] = got
+    for name, points in series.items():
         if temporal_values:
             body[name] = {"type": "Property", "values": [[v, store.iso(t)] for t, v in points]}
         else:
@@ -880,8 +948,13 @@ def forecast(ctx: Context, *, entity_id: str, attribute: str, horizon_minutes: i
     history = store.values(ctx.db, e.id, [attribute], last[0] - 14 * store.DAY_MS, None, limit=20_000, last=True)
     points = history.get(attribute, [])
     try:
-        result = fc.forecast_series([store.from_ms(t) for t, _ in points], [v for _, v in points],
-                                    horizon_minutes * 60, level=level)
+        times = [store.from_ms(t) for t, _ in points]
+        step = None
+        if len(points) > 1:  # a long horizon on fine data: coarsen the step so it stays within the model's reach
+            inferred = fc.infer_step(np.array([t / 1000.0 for t, _ in points]))
+            step = max(int(inferred), math.ceil(horizon_minutes * 60 / fc.MAX_HORIZON_STEPS))
+        result = fc.forecast_series(times, [v for _, v in points], horizon_minutes * 60, level=level,
+                                    step_seconds=step)
     except ValueError as exc:
         raise _v(f"Không dự báo được: {exc}", f"Cannot forecast: {exc}", field="attribute") from None
     out: dict[str, Any] = {
@@ -912,6 +985,21 @@ def _congestion(ctx: Context, e: Entity, attribute: str, last_ms: int) -> dict[s
 # ------------------------------------------------------------------ dashboard
 
 
+_DASHBOARD_AUDITED: dict[Any, float] = {}
+
+
+def _dashboard_audit_due(ctx: Context) -> bool:
+    key = (ctx.actor.user_id, ctx.actor.token_id)
+    now = time.monotonic()
+    with _FORECAST_LOCK:
+        if now - _DASHBOARD_AUDITED.get(key, -1e9) < 3600:
+            return False
+        if len(_DASHBOARD_AUDITED) > 10_000:
+            _DASHBOARD_AUDITED.clear()
+        _DASHBOARD_AUDITED[key] = now
+        return True
+
+
 def _status(d_last_seen: dt.datetime | None, now: dt.datetime, alerts: int) -> str:
     if alerts:
         return "alert"
@@ -927,7 +1015,11 @@ def dashboard(ctx: Context, *, type: str | None = None) -> dict[str, Any]:
     from cityai.sensing.models import Alert
 
     now = utcnow()
-    entities, _ = entity_query.unchecked(ctx, type=type, limit=5000)
+    entities, _ = entity_query.unchecked(ctx, type=type, limit=5000, audit=False)
+    internal = [e.id for e in entities if e.visibility != "public"]
+    if internal and _dashboard_audit_due(ctx):  # once an hour per viewer, not at every 10-second refresh
+        ctx.audit_now("sensing.entity.read", "sensing_entity", None, view="dashboard", entities=internal[:200],
+                      count=len(internal))
     devices = {d.id: d for d in ctx.db.execute(select(Device).where(
         Device.id.in_([e.device_pk for e in entities if e.device_pk] or [-1]))).scalars()}
     staff = ctx.actor.is_sysadmin or bool(ctx.actor.roles)

@@ -288,6 +288,8 @@ def drop_before(platform: Any, db: Session, raw_cutoff_ms: int, rollup_cutoff_ms
                 continue
             end = to_ms(_next_month(month))
             if end <= raw_cutoff_ms:
+                # no writer may add to it between the fold and the drop (a late value would be lost)
+                db.execute(text(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE"))
                 params = _hourly(db, to_ms(month), end)
                 _add_to_rollups(db, params)
                 rolled += len(params)

@@ -30,6 +30,64 @@ class QueryError(ValueError):
     pass
 
 
+_SAFE_PATTERN = re.compile(r"^(?:[A-Za-z0-9:_\-]|\\\.|\.\*|\.)*$")
+
+
+class IdPattern:
+    """An NGSI-LD ``idPattern`` restricted to a subset matched in O(len(pattern) x len(id)) time: literal
+    characters (letters, digits, ``:``, ``_``, ``-``, an escaped ``\\.``), ``.`` (any one character) and ``.*``
+    (anything). General regular expressions from anonymous callers could take exponential time, and Python's
+    ``re`` holds the interpreter while it runs."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        self.tokens = tokens  # a literal character, "?" (any one) or "*" (anything)
+
+    def fullmatch(self, text: str) -> bool:
+        # the classic wildcard match: remember the last star and backtrack only to it
+        t = p = 0
+        star, mark = -1, 0
+        toks = self.tokens
+        while t < len(text):
+            if p < len(toks) and toks[p] != "*" and (toks[p] == "?" or toks[p] == text[t]):
+                t += 1
+                p += 1
+            elif p < len(toks) and toks[p] == "*":
+                star, mark = p, t
+                p += 1
+            elif star >= 0:
+                p = star + 1
+                mark += 1
+                t = mark
+            else:
+                return False
+        while p < len(toks) and toks[p] == "*":
+            p += 1
+        return p == len(toks)
+
+
+def compile_id_pattern(pattern: str) -> IdPattern:
+    if not isinstance(pattern, str) or not pattern or len(pattern) > 300 or not _SAFE_PATTERN.match(pattern):
+        raise QueryError("idPattern may use letters, digits, ':', '_', '-', '\\.' (a dot), '.' (any character) "
+                         "and '.*' (anything), at most 300 characters; e.g. urn:ngsi-ld:AirQualityObserved:snnmt:.*")
+    tokens: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith(".*", i):
+            if not tokens or tokens[-1] != "*":
+                tokens.append("*")
+            i += 2
+        elif pattern.startswith("\\.", i):
+            tokens.append(".")
+            i += 2
+        elif pattern[i] == ".":
+            tokens.append("?")
+            i += 1
+        else:
+            tokens.append(pattern[i])
+            i += 1
+    return IdPattern(tokens)
+
+
 def parse_q(q: str | None) -> list[list[tuple[str, str, Any]]]:
     """``a>1;b=="x"|c<=2`` -> [[(a, >, 1), (b, ==, "x")], [(c, <=, 2)]] (OR of ANDs)."""
     if not q:
@@ -104,9 +162,9 @@ def matches(sub: Subscription, entity: Any, changed: set[str]) -> bool:
         return False
     if sub.id_pattern:
         try:
-            if not re.fullmatch(sub.id_pattern, entity.id):
+            if not compile_id_pattern(sub.id_pattern).fullmatch(entity.id):
                 return False
-        except re.error:
+        except QueryError:
             return False
     if sub.watched and not (set(sub.watched) & changed):
         return False

@@ -600,18 +600,19 @@ def test_cli_register_device(platform, users, settings, monkeypatch):
 
 @SQLITE_ONLY
 def test_register_device_does_not_adopt_another_agencys_entity(client, platform, users, editor):
+    # ids urn:ngsi-ld:<Type>:<agency code>:... belong to that agency: another tenant cannot take one
     root = {**login(client, users.sysadmin), "NGSILD-Tenant": "syt"}
     eid = "urn:ngsi-ld:AirQualityObserved:skhcn:aq-1"
     r = client.post("/ngsi-ld/v1/entities", json={"id": eid, "type": "AirQualityObserved"}, headers=root)
+    assert r.status_code == 400 and "skhcn" in r.json()["detail"], r.text
+    # the agency's own entity (not yet a device's) is adopted by the device registered for it, and made internal
+    own = {**login(client, users.sysadmin), "NGSILD-Tenant": "skhcn"}
+    r = client.post("/ngsi-ld/v1/entities", json={"id": eid, "type": "AirQualityObserved"}, headers=own)
     assert r.status_code == 201, r.text
     r = client.post(
         f"{API}/devices", json=device_body(users, device_id="aq-1", visibility="internal"), headers=editor
     )
-    if (
-        r.status_code == 201
-    ):  # registering may also be refused (409); if it is accepted the entity must be ours
-        with platform.transaction() as db:
-            e = db.get(Entity, eid)
-            assert (e.agency_id, e.visibility) == (users.dept, "internal")
-    else:
-        assert r.status_code == 409, r.text
+    assert r.status_code == 201, r.text
+    with platform.transaction() as db:
+        e = db.get(Entity, eid)
+        assert (e.agency_id, e.visibility, e.device_pk is not None) == (users.dept, "internal", True)
