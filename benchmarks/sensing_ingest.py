@@ -294,9 +294,10 @@ class Consumer:
 
 def open_session(host: str, port: int, client_id: str) -> None:
     """The consumer's persistent session and subscription, as a deployment's first run leaves them."""
-    from cityai.sensing import mqtt
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
+
+    from cityai.sensing import mqtt
 
     client = mqtt.make_client(f"mqtt://{host}:{port}", client_id)
     done = threading.Event()

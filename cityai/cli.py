@@ -28,6 +28,17 @@ def _fail(problem: Problem) -> None:
     sys.exit(2)
 
 
+def agency_id(ctx, code: str) -> int:
+    """The id of the agency with ``code``, or a usage error naming it (modules' commands use this too)."""
+    from cityai.core import identity
+
+    agency = identity.agency_by_code(ctx, code)
+    if agency is None:
+        raise click.UsageError(f"Không có cơ quan mã '{code}' / no agency with code '{code}' "
+                               "(`cityai agency list` shows them).")
+    return agency.id
+
+
 class CityAIGroup(click.Group):
     """Loads the modules' commands lazily, the first time the command list is needed."""
 

@@ -14,33 +14,14 @@ from pathlib import Path
 
 import click
 
+from cityai.cli import _fail, _platform
+from cityai.cli import agency_id as _agency_id
 from cityai.core.errors import Problem
 
 
 @click.group("assistant", help="Trợ lý ảo dịch vụ công / the public-service assistant.")
 def assistant_group() -> None:
     pass
-
-
-def _platform():
-    from cityai.cli import _platform as make
-
-    return make()
-
-
-def _fail(p: Problem) -> None:
-    click.echo(f"Lỗi / Error: {p.detail[0]} / {p.detail[1]}", err=True)
-    sys.exit(2)
-
-
-def _agency_id(ctx, code: str) -> int:
-    from cityai.core import identity
-
-    agency = identity.agency_by_code(ctx, code)
-    if agency is None:
-        raise click.UsageError(f"Không có cơ quan mã '{code}' / no agency with code '{code}' "
-                               "(`cityai agency list` shows them).")
-    return agency.id
 
 
 def _embed(platform) -> None:

@@ -18,7 +18,6 @@ Every server-rendered part calls the same service actions as the API, with the s
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,16 +28,13 @@ from cityai.assistant import procedures, service
 from cityai.assistant.models import SOURCE_KINDS, VISIBILITIES
 from cityai.core.db import utcnow
 from cityai.core.models import Agency
+from cityai.web.assets import ModuleAssets
 from cityai.web.deps import CtxDep, PlatformDep
 from cityai.web.templating import render
 
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).resolve().parent / "static"
-ASSETS = {
-    "chat.js": "text/javascript; charset=utf-8",
-    "widget.js": "text/javascript; charset=utf-8",
-    "chat.css": "text/css; charset=utf-8",
-}
+ASSETS = ModuleAssets(STATIC, ('chat.js', 'widget.js', 'chat.css'))
 # Short labels of the source kinds, as the chat shows them next to a citation.
 KIND_LABELS = {
     "procedure": ("Thủ tục", "Procedure"),
@@ -69,27 +65,12 @@ PAGE_SIZE = 50
 # ------------------------------------------------------------------ static assets
 
 
-def _asset(name: str) -> tuple[bytes, str]:
-    data = (STATIC / name).read_bytes()
-    return data, hashlib.sha256(data).hexdigest()[:16]
-
-
 def asset_version(name: str) -> str:
-    """The content hash that pages append (``?v=``), so that a changed file is fetched again at once."""
-    return _asset(name)[1]
+    return ASSETS.version(name)
 
 
 def _serve_asset(request: Request, name: str) -> Response:
-    data, etag = _asset(name)
-    if request.query_params.get("v") == etag:
-        cache = "public, max-age=31536000, immutable"
-    else:
-        # widget.js is referenced by other sites without a version: they get a change within minutes
-        cache = "public, max-age=300"
-    headers = {"ETag": f'"{etag}"', "Cache-Control": cache}
-    if request.headers.get("if-none-match", "").strip() in (f'"{etag}"', f'W/"{etag}"'):
-        return Response(status_code=304, headers=headers)
-    return Response(data, media_type=ASSETS[name], headers=headers)
+    return ASSETS.response(request, name)
 
 
 @router.get("/assistant/chat.js")

@@ -10,7 +10,8 @@ from typing import Any, Callable, Iterator
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from cityai.core import audit, db as dbmod, hooks, jobs
+from cityai.core import audit, hooks, jobs
+from cityai.core import db as dbmod
 from cityai.core.config import Settings, set_settings
 from cityai.core.context import Actor, Context
 from cityai.core.storage import open_store

@@ -4,27 +4,17 @@ series (`simulate`, from simulate.py), train the traffic model, run rollups and 
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
+from cityai.cli import _fail, _platform
+from cityai.cli import agency_id as _agency_id
 from cityai.core.errors import Problem
 
 
 @click.group("sensing", help="Cảm biến đô thị (IoT) / urban sensing.")
 def sensing_group() -> None:
     pass
-
-
-def _platform():
-    from cityai.cli import _platform as make
-
-    return make()
-
-
-def _fail(p: Problem) -> None:
-    click.echo(f"Lỗi / Error: {p.detail[0]} / {p.detail[1]}", err=True)
-    sys.exit(2)
 
 
 def _agency_id_or_create(ctx, code: str) -> int:
@@ -44,16 +34,6 @@ def _agency_id_or_create(ctx, code: str) -> int:
     agency = identity.agency_create(ctx, code=code, name=name, name_en=name_en, kind=kind, parent_id=parent_id)
     click.echo(f"Đã tạo cơ quan / created agency '{agency.code}' ({agency.name}, {agency.kind}); "
                "đổi tên qua API / rename it through the API if needed.", err=True)
-    return agency.id
-
-
-def _agency_id(ctx, code: str) -> int:
-    from cityai.core import identity
-
-    agency = identity.agency_by_code(ctx, code)
-    if agency is None:
-        raise click.UsageError(f"Không có cơ quan mã '{code}' / no agency with code '{code}' "
-                               "(`cityai agency list` shows them).")
     return agency.id
 
 

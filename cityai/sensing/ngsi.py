@@ -19,11 +19,12 @@ local context.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Header, Request
 from fastapi.responses import JSONResponse, Response
+
 from cityai.sensing import service as svc
 from cityai.web.api import ERRORS
 from cityai.web.deps import CtxDep

@@ -30,15 +30,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from cityai.web.assets import ModuleAssets
 from cityai.web.deps import CtxDep
 from cityai.web.templating import render
 
 router = APIRouter()
 STATIC = Path(__file__).resolve().parent / "static"
-ASSETS = {
-    "dashboard.js": "text/javascript; charset=utf-8",
-    "dashboard.css": "text/css; charset=utf-8",
-}
+ASSETS = ModuleAssets(STATIC, ('dashboard.js', 'dashboard.css'))
 REFRESH_S = 10
 HORIZONS = (15, 30, 60, 180)
 STATUS_LABELS = {
@@ -50,24 +48,12 @@ STATUS_LABELS = {
 # ------------------------------------------------------------------ static assets
 
 
-def _asset(name: str) -> tuple[bytes, str]:
-    data = (STATIC / name).read_bytes()
-    return data, hashlib.sha256(data).hexdigest()[:16]
-
-
 def asset_version(name: str) -> str:
-    """The content hash that the page appends (``?v=``)."""
-    return _asset(name)[1]
+    return ASSETS.version(name)
 
 
 def _serve_asset(request: Request, name: str) -> Response:
-    data, etag = _asset(name)
-    versioned = request.query_params.get("v") == etag
-    cache = "public, max-age=31536000, immutable" if versioned else "public, max-age=300"
-    headers = {"ETag": f'"{etag}"', "Cache-Control": cache}
-    if request.headers.get("if-none-match", "").strip() in (f'"{etag}"', f'W/"{etag}"'):
-        return Response(status_code=304, headers=headers)
-    return Response(data, media_type=ASSETS[name], headers=headers)
+    return ASSETS.response(request, name)
 
 
 @router.get("/sensing/dashboard.js", include_in_schema=False)

@@ -14,13 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-
-import numpy as np
 import secrets
 import threading
 import time
 from typing import Any
 
+import numpy as np
 from sqlalchemy import func, or_, select
 
 from cityai.core import authz, security
@@ -29,7 +28,7 @@ from cityai.core.db import utcnow
 from cityai.core.errors import Problem, conflict, invalid, not_found
 from cityai.core.models import Agency
 from cityai.sensing import schema, store
-from cityai.sensing.ingest import Message, Outcome, _location, parse_time, property_value
+from cityai.sensing.ingest import Message, Outcome, _location, parse_time
 from cityai.sensing.ingest import ingest as _ingest
 from cityai.sensing.models import VISIBILITIES, Device, Entity, Rejected, Subscription
 

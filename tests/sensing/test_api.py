@@ -25,7 +25,6 @@ from tests.conftest import login
 from tests.sensing.test_ingest import (
     SQLITE_ONLY,
     aq,
-    defect,
     iso,
     make_sensors,
     msg,
@@ -595,7 +594,7 @@ def test_cli_register_device(platform, users, settings, monkeypatch):
         assert db.execute(select(Device.id).where(Device.device_id == "cli-4")).first() is None
 
 
-# ------------------------------------------------------------------ defects found (strict xfail until fixed)
+# ------------------------------------------------------------------ defects found in review (now fixed)
 
 
 @SQLITE_ONLY

@@ -29,11 +29,6 @@ SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 PG_ONLY = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 
-def defect(reason: str):
-    """A test of documented behaviour the product does not have yet (reported; strict: a fix flips it)."""
-    return pytest.mark.xfail(strict=True, reason="DEFECT: " + reason)
-
-
 AGENCY = "stnmt"
 UTC = dt.timezone.utc
 

@@ -30,7 +30,6 @@ from tests.sensing.test_ingest import (
     PG_ONLY,
     SQLITE_ONLY,
     aq,
-    defect,
     iso,
     make_sensors,
     msg,
@@ -1103,7 +1102,7 @@ def test_throttling_and_expiry(client, platform, users, editor, receiver):
     assert len(notify_jobs(platform)) == 1  # throttled after the first; the expired one never
 
 
-# ------------------------------------------------------------------ defects found (strict xfail until fixed)
+# ------------------------------------------------------------------ defects found in review (now fixed)
 
 
 @SQLITE_ONLY
