@@ -645,12 +645,6 @@ def start_for_platform(platform: Any) -> IngestConsumer | None:
     return consumer
 
 
-def stop_for_platform(platform: Any) -> None:
-    consumer = platform.__dict__.pop("_sensing_mqtt_consumer", None)
-    if consumer is not None:
-        consumer.stop()
-
-
 def current_state(platform: Any) -> dict[str, Any] | None:
     """The counters of this process's consumer (:meth:`IngestConsumer.stats`); None when this process runs
     none, or when it is standing by while another process of the deployment holds the consumer lock."""

@@ -25,7 +25,7 @@ from sqlalchemy import func, or_, select
 from cityai.core import authz, security
 from cityai.core.context import Context
 from cityai.core.db import utcnow
-from cityai.core.errors import Problem, conflict, invalid, not_found
+from cityai.core.errors import Problem, conflict, forbidden, invalid, not_found
 from cityai.core.models import Agency
 from cityai.sensing import schema, store
 from cityai.sensing.ingest import Message, Outcome, _location, parse_time
@@ -382,7 +382,7 @@ def _write_entity(ctx: Context, agency_id: int, body: Any, *, replace: bool, vis
         if ent.type != etype:
             raise bad_request(f"entity {eid} exists with type {ent.type}")
         if not ctx.has_role(ent.agency_id, "editor"):
-            raise authz_forbidden("sensing.entity.write")
+            raise forbidden("sensing.entity.write")
         if visibility:
             ent.visibility = visibility
     merged = {} if replace else dict(ent.attrs or {})
@@ -418,12 +418,6 @@ def _check_namespace(ctx: Context, eid: str, agency_id: int) -> None:
         if owner is not None and owner != agency_id:
             raise bad_request(f"ids urn:ngsi-ld:<Type>:{parts[3]}:... belong to agency {parts[3]}; "
                               "write with its NGSILD-Tenant or choose another id")
-
-
-def authz_forbidden(name: str) -> Problem:
-    from cityai.core.errors import forbidden
-
-    return forbidden(name)
 
 
 def _prepare_partitions(ctx: Context, bodies: list[Any]) -> None:
